@@ -1,0 +1,440 @@
+"""The worlds the simulator starts with: `demo`, `empty` and `scale`.
+
+All of them are built from a seeded random generator, so two runs with the same options
+hold the same entities and the same alarm history (shifted to the current time).
+"""
+
+import math
+import random
+import uuid
+
+from .model import CUSTOMER_USER, NULL_UUID, SYS_ADMIN, TENANT_ADMIN, Alarm, Customer, Device, User
+from .state import SimState, now_ms
+from .telemetry import ALARM_RULES, DEVICE_PROFILES, alarm_types_for_profile
+
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+
+# The tenant admin's API key in every scenario (X-Authorization: ApiKey <key>).
+DEMO_API_KEY = "tb_alarmdesk_demo_sync_key"
+
+SEVERITY_BY_TYPE = {
+    "High Temperature": "CRITICAL",
+    "Low Temperature": "MAJOR",
+    "High Humidity": "MINOR",
+    "Low Battery": "WARNING",
+    "High Pressure": "CRITICAL",
+    "High Vibration": "MAJOR",
+    "High CO2": "MAJOR",
+    "Leak Detected": "CRITICAL",
+    "Door Open": "MINOR",
+    "Weak Signal": "INDETERMINATE",
+    "Device Offline": "MAJOR",
+}
+
+OPERATOR_NOTES = (
+    "Checked on site, sensor recalibrated.",
+    "Known issue, maintenance scheduled for tomorrow.",
+    "Called the facility manager, they are on it.",
+    "Replaced the battery.",
+    "False alarm: door propped open for a delivery.",
+    "Escalated to the field team.",
+)
+
+
+class Ids:
+    def __init__(self, rng):
+        self.rng = rng
+
+    def __call__(self):
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+
+def build_scenario(options):
+    builders = {"demo": build_demo, "empty": build_empty, "scale": build_scale}
+    if options.scenario not in builders:
+        raise ValueError(f"unknown scenario {options.scenario!r}; choose demo, empty or scale")
+    from .auth import Tokens
+
+    state = SimState(Tokens(options.token_ttl, options.refresh_ttl))
+    builders[options.scenario](state, options, random.Random(options.seed))
+    return state
+
+
+def _accounts(state, rng, ids, now):
+    """ThingsBoard's demo accounts, two named colleagues and a second, foreign tenant."""
+    tenant = ids()
+    created = now - 90 * DAY
+    state.add_user(
+        User(
+            ids(),
+            NULL_UUID,
+            NULL_UUID,
+            "sysadmin@thingsboard.org",
+            "sysadmin",
+            SYS_ADMIN,
+            None,
+            None,
+            created,
+        )
+    )
+    admin = User(
+        ids(),
+        tenant,
+        NULL_UUID,
+        "tenant@thingsboard.org",
+        "tenant",
+        TENANT_ADMIN,
+        None,
+        None,
+        created,
+    )
+    state.add_user(admin)
+    state.add_user(
+        User(
+            ids(),
+            tenant,
+            NULL_UUID,
+            "olivia.ops@thingsboard.org",
+            "tenant",
+            TENANT_ADMIN,
+            "Olivia",
+            "Ops",
+            created,
+        )
+    )
+    state.api_keys[DEMO_API_KEY] = admin.id
+    customers = []
+    for letter, city in (("A", "San Francisco"), ("B", "London"), ("C", "Kyiv")):
+        customer = Customer(
+            ids(),
+            tenant,
+            f"Customer {letter}",
+            created,
+            email=f"customer{letter.lower()}@thingsboard.org",
+            city=city,
+        )
+        state.customers[customer.id] = customer
+        customers.append(customer)
+        state.add_user(
+            User(
+                ids(),
+                tenant,
+                customer.id,
+                f"customer{letter}@thingsboard.org",
+                "customer",
+                CUSTOMER_USER,
+                None,
+                None,
+                created,
+            )
+        )
+    state.add_user(
+        User(
+            ids(),
+            tenant,
+            customers[0].id,
+            "arthur.field@thingsboard.org",
+            "customer",
+            CUSTOMER_USER,
+            "Arthur",
+            "Field",
+            created,
+        )
+    )
+    # Another tenant: AlarmDesk must refuse its users, and ThingsBoard keeps tenants apart.
+    other = ids()
+    state.add_user(
+        User(
+            ids(),
+            other,
+            NULL_UUID,
+            "tenant2@thingsboard.org",
+            "tenant",
+            TENANT_ADMIN,
+            None,
+            None,
+            created,
+        )
+    )
+    return tenant, other, customers
+
+
+def build_empty(state, options, rng):
+    _accounts(state, rng, Ids(rng), now_ms())
+
+
+LOCATIONS = (
+    "Boiler room",
+    "Floor 1",
+    "Floor 2",
+    "Roof",
+    "Basement",
+    "Cold store",
+    "Lobby",
+    "Server room",
+    "Loading dock",
+    "Kitchen",
+)
+
+
+def _fleet(state, rng, ids, tenant, owners, count_by_owner, now):
+    """Devices spread over the owners, each inside one of its owner's assets."""
+    profiles = sorted(DEVICE_PROFILES)
+    devices = []
+    for owner, count, site in zip(owners, count_by_owner, ("A", "B", "C", "U"), strict=True):
+        owner_id = owner.id if owner else NULL_UUID
+        asset_names = {
+            "A": ["Building A"],
+            "B": ["Plant B"],
+            "C": ["Store C"],
+            "U": ["Warehouse North", "HQ Office"],
+        }[site]
+        assets = []
+        for name in asset_names:
+            asset = Device(
+                "ASSET", ids(), tenant, owner_id, name, "building", name, ids(), now - 60 * DAY
+            )
+            state.add_entity(asset)
+            assets.append(asset)
+        for n in range(count):
+            profile = profiles[(n + len(devices)) % len(profiles)]
+            title = profile.replace("-", " ").title()
+            name = f"{title} {site}{n + 1:02d}"
+            label = f"{rng.choice(LOCATIONS)}, {assets[n % len(assets)].name}"
+            device = Device(
+                "DEVICE", ids(), tenant, owner_id, name, profile, label, ids(), now - 60 * DAY
+            )
+            state.add_entity(device, parent_id=assets[n % len(assets)].id)
+            devices.append(device)
+    return devices
+
+
+def _lognormal_ms(rng, median_ms, sigma):
+    return int(median_ms * math.exp(rng.gauss(0, sigma)))
+
+
+def build_demo(state, options, rng):
+    ids = Ids(rng)
+    now = now_ms()
+    tenant, other_tenant, customers = _accounts(state, rng, ids, now)
+    devices = _fleet(state, rng, ids, tenant, [*customers, None], (10, 8, 6, 8), now)
+    # One device of the other tenant, with one alarm, for isolation checks.
+    foreign = Device(
+        "DEVICE",
+        ids(),
+        other_tenant,
+        NULL_UUID,
+        "Foreign Thermostat",
+        "thermostat",
+        "",
+        ids(),
+        now - 60 * DAY,
+    )
+    state.add_entity(foreign)
+    users = [u for u in state.users.values() if u.tenant_id == tenant]
+    # Customer A's first gateway belonged to nobody until ten days ago: its older alarms
+    # keep customerId null, so customer A cannot see them (section 9, gotcha 2).
+    adopted = next(d for d in devices if d.customer_id == customers[0].id and d.type == "gateway")
+    adopted_since = now - 10 * DAY
+
+    active = _active_now(state, rng, ids, devices, users, now)
+    # History of a pair stops before its active alarm starts: one non-cleared alarm per
+    # originator and type is ThingsBoard's dedup rule (section 4.6).
+    history_ends = {(a.originator_id, a.type): a.start_ts for a in active}
+    alarms = list(active)
+    for device in devices:
+        for alarm_type in alarm_types_for_profile(device.type):
+            history_end = history_ends.get((device.id, alarm_type), now - 30 * MINUTE)
+            # Most pairs fire every few days; a few flap several times a day.
+            flapping = rng.random() < 0.04
+            mean_gap = 5 * HOUR if flapping else rng.uniform(3, 12) * DAY
+            t = now - 30 * DAY + int(rng.expovariate(1 / mean_gap))
+            while True:
+                duration = _lognormal_ms(rng, (12 if flapping else 40) * MINUTE, 1.0)
+                duration = min(max(duration, 2 * MINUTE), 2 * DAY)
+                if t + duration >= history_end:
+                    break
+                customer = None if device.customer_id == NULL_UUID else device.customer_id
+                if device is adopted and t < adopted_since:
+                    customer = None
+                alarms.append(
+                    _history_alarm(
+                        state, rng, ids, device, alarm_type, customer, t, duration, users
+                    )
+                )
+                t += duration + int(rng.expovariate(1 / mean_gap)) + MINUTE
+    alarms.append(
+        Alarm(
+            ids(),
+            other_tenant,
+            None,
+            "High Temperature",
+            "DEVICE",
+            foreign.id,
+            "CRITICAL",
+            now - HOUR,
+            now - HOUR,
+            now - HOUR,
+        )
+    )
+    for alarm in sorted(alarms, key=lambda a: a.created_time):
+        state.insert_alarm(alarm)
+        rule_device = state.devices.get(alarm.originator_id)
+        if rule_device is not None:
+            state.telemetry.add_episode(
+                alarm.originator_id,
+                alarm.type,
+                alarm.start_ts,
+                alarm.clear_ts if alarm.cleared else None,
+            )
+
+
+def _history_alarm(state, rng, ids, device, alarm_type, customer, start, duration, users):
+    """A past alarm with realistic times to acknowledge and clear, and its system comments."""
+    severity = SEVERITY_BY_TYPE[alarm_type]
+    alarm = Alarm(
+        ids(),
+        device.tenant_id,
+        customer,
+        alarm_type,
+        "DEVICE",
+        device.id,
+        severity,
+        created_time=start + rng.randint(5, 900),
+        start_ts=start,
+        end_ts=start + int(duration * rng.uniform(0.3, 1.0)),
+        details={"data": _reading_text(alarm_type)},
+    )
+    people = [u for u in users if u.customer_id in (NULL_UUID, customer)]
+    clear_ts = start + duration
+    if rng.random() < 0.3:
+        assignee = rng.choice(people)
+        alarm.assignee_id, alarm.assign_ts = assignee.id, start + _lognormal_ms(rng, 3 * MINUTE, 1)
+        _comment(
+            state, alarm, rng.choice(people), "ASSIGNED_TO_USER", alarm.assign_ts, assignee=assignee
+        )
+    if rng.random() < 0.85:
+        ack_ts = start + _lognormal_ms(rng, 7 * MINUTE, 1.2)
+        if ack_ts < clear_ts or rng.random() < 0.5:
+            alarm.acknowledged, alarm.ack_ts = True, ack_ts
+            _comment(state, alarm, rng.choice(people), "ACKED_BY_USER", ack_ts)
+    alarm.cleared, alarm.clear_ts = True, clear_ts
+    if rng.random() < 0.6:
+        _comment(state, alarm, rng.choice(people), "CLEARED_BY_USER", clear_ts)
+    if rng.random() < 0.15:
+        author = rng.choice(people)
+        state.add_comment_record(
+            alarm.id,
+            author.id,
+            "OTHER",
+            {"text": rng.choice(OPERATOR_NOTES)},
+            created_time=start + (clear_ts - start) // 2,
+        )
+    return alarm
+
+
+def _active_now(state, rng, ids, devices, users, now):
+    """A dozen alarms active now, a few already acknowledged or assigned."""
+    pairs = [(d, t) for d in devices for t in alarm_types_for_profile(d.type)]
+    active = []
+    for device, alarm_type in rng.sample(pairs, 12):
+        start = now - _lognormal_ms(rng, 50 * MINUTE, 1.5)
+        start = max(start, now - 3 * DAY)
+        customer = None if device.customer_id == NULL_UUID else device.customer_id
+        alarm = Alarm(
+            ids(),
+            device.tenant_id,
+            customer,
+            alarm_type,
+            "DEVICE",
+            device.id,
+            SEVERITY_BY_TYPE[alarm_type],
+            created_time=start + rng.randint(5, 900),
+            start_ts=start,
+            end_ts=start + (now - start) // 2,
+            details={"data": _reading_text(alarm_type)},
+        )
+        people = [u for u in users if u.customer_id in (NULL_UUID, customer)]
+        roll = rng.random()
+        if roll < 0.3:
+            alarm.acknowledged, alarm.ack_ts = True, start + (now - start) // 4
+            _comment(state, alarm, rng.choice(people), "ACKED_BY_USER", alarm.ack_ts)
+        elif roll < 0.45:
+            assignee = rng.choice(people)
+            alarm.assignee_id, alarm.assign_ts = assignee.id, start + (now - start) // 3
+            _comment(
+                state,
+                alarm,
+                rng.choice(people),
+                "ASSIGNED_TO_USER",
+                alarm.assign_ts,
+                assignee=assignee,
+            )
+        active.append(alarm)
+    return active
+
+
+def _comment(state, alarm, user, subtype, ts, assignee=None):
+    texts = {
+        "ACKED_BY_USER": f"Alarm was acknowledged by user {user.title}",
+        "CLEARED_BY_USER": f"Alarm was cleared by user {user.title}",
+        "ASSIGNED_TO_USER": f"Alarm was assigned by user {user.title} to user "
+        f"{assignee.title if assignee else ''}",
+    }
+    comment = {"text": texts[subtype], "subtype": subtype, "userName": user.title}
+    if assignee is not None:
+        comment["assigneeName"] = assignee.title
+    state.add_comment_record(alarm.id, user.id, "SYSTEM", comment, created_time=ts)
+
+
+def _reading_text(alarm_type):
+    rule = ALARM_RULES[alarm_type]
+    if rule.key is None:
+        return "No telemetry received for 10 minutes"
+    word = "above" if rule.direction == "above" else "below"
+    return f"{rule.key} {word} threshold {rule.threshold}"
+
+
+def build_scale(state, options, rng):
+    """`--alarms N --active M` over a fleet large enough for M distinct active pairs."""
+    ids = Ids(rng)
+    now = now_ms()
+    tenant, _, customers = _accounts(state, rng, ids, now)
+    per_owner = max(8, options.active // 12 + 10)
+    devices = _fleet(state, rng, ids, tenant, [*customers, None], (per_owner,) * 4, now)
+    pairs = [(d, t) for d in devices for t in alarm_types_for_profile(d.type)]
+    if len(pairs) < options.active:
+        raise ValueError("not enough devices for that many active alarms")
+    active_pairs = rng.sample(pairs, options.active)
+    cleared = max(0, options.alarms - options.active)
+    records = []
+    for i in range(options.alarms):
+        if i < cleared:
+            device, alarm_type = pairs[rng.randrange(len(pairs))]
+            start = now - rng.randint(3 * DAY, 30 * DAY)
+        else:
+            device, alarm_type = active_pairs[i - cleared]
+            start = now - rng.randint(MINUTE, 3 * DAY)
+        customer = None if device.customer_id == NULL_UUID else device.customer_id
+        alarm = Alarm(
+            ids(),
+            tenant,
+            customer,
+            alarm_type,
+            "DEVICE",
+            device.id,
+            SEVERITY_BY_TYPE[alarm_type],
+            created_time=start + rng.randint(5, 900),
+            start_ts=start,
+            end_ts=start + rng.randint(0, HOUR),
+        )
+        if rng.random() < 0.6:
+            alarm.acknowledged, alarm.ack_ts = True, start + rng.randint(MINUTE, 2 * HOUR)
+        if i < cleared:
+            alarm.cleared, alarm.clear_ts = True, start + rng.randint(2 * HOUR, 2 * DAY)
+        records.append(alarm)
+    records.sort(key=lambda a: a.created_time)
+    for alarm in records:
+        state.insert_alarm(alarm)

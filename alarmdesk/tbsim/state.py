@@ -1,0 +1,705 @@
+"""The simulator's in-memory ThingsBoard: entities, alarms, comments and their rules.
+
+Every public method takes the acting `User` and applies ThingsBoard's permission checks
+(section 5), raising `TbError` exactly where ThingsBoard answers with an error. One
+re-entrant lock guards everything; HTTP threads and the live generator share it.
+"""
+
+import json
+import threading
+import time
+import uuid
+from collections import OrderedDict
+
+from .auth import Tokens, auth_failed
+from .errors import bad_request, denied, not_found
+from .model import (
+    CUSTOMER_USER,
+    NULL_UUID,
+    SEVERITIES,
+    SYS_ADMIN,
+    TENANT_ADMIN,
+    Alarm,
+    Comment,
+    compact,
+)
+from .query import sort_alarms
+from .telemetry import Telemetry
+
+ENTITY_TYPE_ENUM = "org.thingsboard.server.common.data.EntityType"
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def parse_uuid(value):
+    """toUUID(): a bad id is a 400 code 31 (section 3.2)."""
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        raise bad_request(f"Invalid UUID string: {value}") from None
+
+
+class SimState:
+    QUERY_CACHE_SIZE = 256
+
+    def __init__(self, tokens=None):
+        self.lock = threading.RLock()
+        self.tokens = tokens or Tokens()
+        # SecuritySettings.maxFailedLoginAttempts: unset by default, so no lockout (2.7).
+        self.max_failed_logins = None
+        self.failed_logins = {}
+        self.tenants = set()
+        self.customers = {}
+        self.users = {}
+        self.users_by_email = {}
+        self.devices = {}  # devices and assets by id
+        self.parents = {}  # entity id -> ids of assets that "Contains" it (for propagation)
+        self.alarms = {}
+        self.alarms_by_tenant = {}  # tenant id -> list of alarms in creation order
+        self.alarm_types = {}  # tenant id -> set of types (section 4.4: tenant-wide)
+        self.active_by_pair = {}  # (originator id, type) -> its non-cleared alarm (dedup)
+        self.comments = {}  # alarm id -> list of comments
+        self.api_keys = {}  # key -> user id
+        self.telemetry = Telemetry()
+        # Bumped by every alarm change; list queries are cached per version, so a poller
+        # asking the same question of an unchanged store costs a dict lookup.
+        self.version = 0
+        self._query_cache = OrderedDict()
+
+    # --- building (scenarios) -------------------------------------------------------
+
+    def add_user(self, user):
+        self.users[user.id] = user
+        self.users_by_email[user.email] = user
+        if user.authority != SYS_ADMIN:
+            self.tenants.add(user.tenant_id)
+
+    def add_entity(self, entity, parent_id=None):
+        self.devices[entity.id] = entity
+        if parent_id:
+            self.parents.setdefault(entity.id, []).append(parent_id)
+
+    def insert_alarm(self, alarm):
+        """Store a new alarm as ThingsBoard's create_or_update_active_alarm inserts it."""
+        self.alarms[alarm.id] = alarm
+        self.alarms_by_tenant.setdefault(alarm.tenant_id, []).append(alarm)
+        self.alarm_types.setdefault(alarm.tenant_id, set()).add(alarm.type)
+        if not alarm.cleared:
+            self.active_by_pair[(alarm.originator_id, alarm.type)] = alarm
+        self.changed()
+
+    def _forget_active(self, alarm):
+        if self.active_by_pair.get((alarm.originator_id, alarm.type)) is alarm:
+            del self.active_by_pair[(alarm.originator_id, alarm.type)]
+
+    def changed(self):
+        self.version += 1
+
+    # --- sign-in (section 2.7) --------------------------------------------------------
+
+    def authenticate(self, email, password):
+        """validateUserCredentials: wrong password, disabled account, lockout."""
+        with self.lock:
+            user = self.users_by_email.get(email)
+            if user is None:
+                raise auth_failed("Invalid username or password")
+            if not user.enabled:
+                raise auth_failed("User account is not active")
+            if user.password != password:
+                failures = self.failed_logins.get(user.id, 0) + 1
+                self.failed_logins[user.id] = failures
+                if self.max_failed_logins is not None and failures > self.max_failed_logins:
+                    user.enabled = False
+                    raise auth_failed("User account is locked due to security policy")
+                raise auth_failed("Invalid username or password")
+            self.failed_logins.pop(user.id, None)
+            return user
+
+    # --- lookups --------------------------------------------------------------------
+
+    def user_by_email(self, email):
+        return self.users_by_email.get(email)
+
+    def owner_of(self, entity_type, entity_id):
+        """fetchEntityCustomerId: the originator's customer, or None for the tenant."""
+        entity = self.devices.get(entity_id)
+        if entity is not None:
+            return None if entity.customer_id == NULL_UUID else entity.customer_id
+        if entity_type == "CUSTOMER":
+            return entity_id
+        if entity_type == "USER" and entity_id in self.users:
+            customer = self.users[entity_id].customer_id
+            return None if customer == NULL_UUID else customer
+        return None
+
+    def originator_names(self, alarm):
+        """The alarm_info view's originatorName and originatorLabel ("Deleted" if gone)."""
+        entity = self.devices.get(alarm.originator_id)
+        if entity is not None:
+            return entity.name, entity.label or entity.name
+        customer = self.customers.get(alarm.originator_id)
+        if customer is not None:
+            return customer.title, customer.title
+        user = self.users.get(alarm.originator_id)
+        if user is not None:
+            return user.email, user.email
+        return "Deleted", "Deleted"
+
+    def customer_title(self, entity):
+        customer = self.customers.get(entity.customer_id)
+        return customer.title if customer else ""
+
+    def device_active(self, device):
+        """The `active` server attribute: false while the device is silent (Device Offline)."""
+        return self.telemetry.is_online(device.id, now_ms())
+
+    @staticmethod
+    def may_read_entity(user, entity):
+        if user.authority == TENANT_ADMIN:
+            return entity.tenant_id == user.tenant_id
+        if user.authority == CUSTOMER_USER:
+            return entity.tenant_id == user.tenant_id and entity.customer_id == user.customer_id
+        return False
+
+    def device_attributes(self, device, scope):
+        """A device's attributes, `[{lastUpdateTs, key, value}]`, one scope or all."""
+        now = now_ms()
+        by_scope = {
+            "CLIENT_SCOPE": {"firmwareVersion": "2.4.1", "serialNumber": device.name.upper()},
+            "SERVER_SCOPE": {
+                "active": self.device_active(device),
+                "lastActivityTime": self.telemetry.last_sample_ts(device.id, now),
+            },
+            "SHARED_SCOPE": {"samplingPeriodSec": 60},
+        }
+        return [
+            {
+                "lastUpdateTs": device.created_time if key != "active" else now,
+                "key": key,
+                "value": value,
+            }
+            for name, values in by_scope.items()
+            if scope in (None, name)
+            for key, value in values.items()
+        ]
+
+    def entity_info(self, entity):
+        active = entity.entity_type == "DEVICE" and self.device_active(entity)
+        return entity.info_json(self.customers.get(entity.customer_id), active)
+
+    def alarm_info(self, alarm):
+        return alarm.info_json(*self.originator_names(alarm), self.users.get(alarm.assignee_id))
+
+    def alarm_info_bytes(self, alarm):
+        """Serialised AlarmInfo, cached until the alarm changes (every change calls touch())."""
+        if alarm.cached_info is None:
+            alarm.cached_info = json.dumps(self.alarm_info(alarm)).encode()
+        return alarm.cached_info
+
+    # --- permission checks (section 5 and 3.3) ---------------------------------------
+
+    def check_alarm(self, user, alarm_id, *, tenant_scoped_lookup=False):
+        """checkAlarmId / checkAlarmInfoId: 404 when missing, 403 when not permitted.
+
+        `findAlarmById` ignores the tenant, so another tenant's alarm is "found" and
+        refused with 403; the AlarmInfo lookup filters by tenant and answers 404.
+        """
+        alarm_id = parse_uuid(alarm_id)
+        alarm = self.alarms.get(alarm_id)
+        if alarm is None or (tenant_scoped_lookup and alarm.tenant_id != user.tenant_id):
+            raise not_found("Alarm", alarm_id)
+        if not self.may_access_alarm(user, alarm):
+            raise denied()
+        return alarm
+
+    @staticmethod
+    def may_access_alarm(user, alarm):
+        if user.authority == TENANT_ADMIN:
+            return alarm.tenant_id == user.tenant_id
+        if user.authority == CUSTOMER_USER:
+            # The alarm's stored customerId, fixed at creation, not the originator's owner.
+            return alarm.tenant_id == user.tenant_id and alarm.customer_id == user.customer_id
+        return False
+
+    def check_entity(self, user, entity_type, entity_id, *, tenant_scoped_lookup=True):
+        """READ on a device, asset, customer, user or tenant (PERM, section 3.3)."""
+        entity_id = parse_uuid(entity_id)
+        if entity_type in ("DEVICE", "ASSET"):
+            entity = self.devices.get(entity_id)
+            if entity is None or entity.entity_type != entity_type:
+                raise not_found(entity_type.capitalize(), entity_id)
+            if tenant_scoped_lookup and entity.tenant_id != user.tenant_id:
+                raise not_found(entity_type.capitalize(), entity_id)
+            if user.authority == SYS_ADMIN:
+                raise denied()
+            if entity.tenant_id != user.tenant_id:
+                raise denied()
+            if user.authority == CUSTOMER_USER and entity.customer_id != user.customer_id:
+                raise denied()
+            return entity
+        if entity_type == "CUSTOMER":
+            customer = self.customers.get(entity_id)
+            if customer is None:
+                raise not_found("Customer", entity_id)
+            if user.authority == SYS_ADMIN or customer.tenant_id != user.tenant_id:
+                raise denied()
+            if user.authority == CUSTOMER_USER and customer.id != user.customer_id:
+                raise denied()
+            return customer
+        if entity_type == "USER":
+            return self.check_user(user, entity_id)
+        if entity_type == "TENANT":
+            if entity_id not in self.tenants:
+                raise not_found("Tenant", entity_id)
+            if user.authority == CUSTOMER_USER or (
+                user.authority == TENANT_ADMIN and entity_id != user.tenant_id
+            ):
+                raise denied()
+            return None
+        raise bad_request(f"No enum constant {ENTITY_TYPE_ENUM}.{entity_type}")
+
+    def check_user(self, user, user_id):
+        user_id = parse_uuid(user_id)
+        target = self.users.get(user_id)
+        if target is None:
+            raise not_found("User", user_id)
+        if user.authority == SYS_ADMIN:
+            return target
+        if target.tenant_id != user.tenant_id:
+            raise denied()
+        if user.authority == CUSTOMER_USER and target.customer_id != user.customer_id:
+            raise denied()
+        return target
+
+    # --- alarm lists ----------------------------------------------------------------
+
+    def find_alarms(self, user, query, sort_property, sort_desc, entity=None):
+        """The sorted alarms a list endpoint pages over, cached per store version."""
+        key = (
+            user.tenant_id,
+            self._customer_scope(user, entity),
+            entity,
+            query,
+            sort_property,
+            sort_desc,
+        )
+        with self.lock:
+            cached = self._query_cache.get(key)
+            if cached is not None and cached[0] == self.version:
+                self._query_cache.move_to_end(key)
+                return cached[1]
+            rows = sort_alarms(self._candidates(user, entity, query), sort_property, sort_desc)
+            self._query_cache[key] = (self.version, rows)
+            if len(self._query_cache) > self.QUERY_CACHE_SIZE:
+                self._query_cache.popitem(last=False)
+            return rows
+
+    @staticmethod
+    def _customer_scope(user, entity):
+        if entity is None and user.authority == CUSTOMER_USER:
+            return user.customer_id
+        return None
+
+    def _candidates(self, user, entity, query):
+        customer = self._customer_scope(user, entity)
+        alarms = self.alarms_by_tenant.get(user.tenant_id, ())
+        return [
+            a
+            for a in alarms
+            if (customer is None or a.customer_id == customer)
+            and (entity is None or entity in self.propagated_to(a))
+            and query.matches(a)
+        ]
+
+    def propagated_to(self, alarm):
+        """The entity_alarm rows: originator, its parents, owner and tenant (BAS)."""
+        targets = {(alarm.originator_type, alarm.originator_id)}
+        if alarm.propagate:
+            targets.update(
+                ("ASSET", parent) for parent in self.parents.get(alarm.originator_id, ())
+            )
+        if alarm.propagate_to_owner:
+            if alarm.customer_id:
+                targets.add(("CUSTOMER", alarm.customer_id))
+            else:
+                targets.add(("TENANT", alarm.tenant_id))
+        if alarm.propagate_to_tenant:
+            targets.add(("TENANT", alarm.tenant_id))
+        return targets
+
+    def highest_severity(self, user, entity, query):
+        alarms = self._candidates(user, entity, query)
+        if not alarms:
+            return None
+        return min((a.severity for a in alarms), key=SEVERITIES.index)
+
+    # --- alarm actions (section 4.5) ------------------------------------------------
+
+    def acknowledge(self, user, alarm_id, ts=None):
+        with self.lock:
+            alarm = self.check_alarm(user, alarm_id)
+            if alarm.acknowledged:
+                raise bad_request("Alarm was already acknowledged!")
+            alarm.acknowledged = True
+            alarm.ack_ts = ts or now_ms()
+            text = f"Alarm was acknowledged by user {user.title}"
+            self._system_comment(alarm, user, "ACKED_BY_USER", text, userName=user.title)
+            return self._changed_alarm(alarm)
+
+    def clear(self, user, alarm_id, ts=None):
+        with self.lock:
+            alarm = self.check_alarm(user, alarm_id)
+            if alarm.cleared:
+                raise bad_request("Alarm was already cleared!")
+            self._clear(alarm, ts or now_ms())
+            self._system_comment(
+                alarm,
+                user,
+                "CLEARED_BY_USER",
+                f"Alarm was cleared by user {user.title}",
+                userName=user.title,
+            )
+            return self._changed_alarm(alarm)
+
+    def _clear(self, alarm, ts):
+        alarm.cleared = True
+        alarm.clear_ts = ts
+        self._forget_active(alarm)
+        if alarm.originator_type == "DEVICE":
+            self.telemetry.close_episode(alarm.originator_id, alarm.type, ts)
+
+    def assign(self, user, alarm_id, assignee_id):
+        with self.lock:
+            alarm = self.check_alarm(user, alarm_id)
+            assignee = self.check_user(user, assignee_id)
+            if alarm.assignee_id == assignee.id:
+                raise bad_request("Alarm was already assigned to this user!")
+            alarm.assignee_id = assignee.id
+            alarm.assign_ts = now_ms()
+            self._system_comment(
+                alarm,
+                user,
+                "ASSIGNED_TO_USER",
+                f"Alarm was assigned by user {user.title} to user {assignee.title}",
+                userName=user.title,
+                assigneeName=assignee.title,
+            )
+            return self._changed_alarm(alarm)
+
+    def unassign(self, user, alarm_id):
+        with self.lock:
+            alarm = self.check_alarm(user, alarm_id)
+            if alarm.assignee_id is None:
+                raise bad_request("Alarm was already unassigned!")
+            alarm.assignee_id = None
+            alarm.assign_ts = now_ms()
+            self._system_comment(
+                alarm,
+                user,
+                "UNASSIGNED_BY_USER",
+                f"Alarm was unassigned by user {user.title}",
+                userName=user.title,
+            )
+            return self._changed_alarm(alarm)
+
+    def delete_alarm(self, user, alarm_id):
+        with self.lock:
+            alarm = self.check_alarm(user, alarm_id)
+            del self.alarms[alarm.id]
+            tenant_alarms = self.alarms_by_tenant[alarm.tenant_id]
+            tenant_alarms.remove(alarm)
+            self.comments.pop(alarm.id, None)
+            self._forget_active(alarm)
+            # delAlarmTypes: the type leaves /api/alarm/types once no alarm of it remains.
+            if not any(a.type == alarm.type for a in tenant_alarms):
+                self.alarm_types[alarm.tenant_id].discard(alarm.type)
+            if alarm.originator_type == "DEVICE" and not alarm.cleared:
+                self.telemetry.close_episode(alarm.originator_id, alarm.type, now_ms())
+            self.changed()
+
+    def _changed_alarm(self, alarm):
+        alarm.touch()
+        self.changed()
+        return self.alarm_info(alarm)
+
+    # --- create / update (section 4.6) ----------------------------------------------
+
+    def save_alarm(self, user, body):
+        """POST /api/alarm: create, dedup onto the active alarm, or update by id."""
+        with self.lock:
+            fields = self._alarm_fields(user, body)
+            if body.get("id"):
+                alarm = self.check_alarm(user, (body["id"] or {}).get("id"))
+                self._update(alarm, fields, by=user)
+            else:
+                alarm = self._create_or_update_active(user, fields)
+            self._apply_state_changes(user, alarm, body)
+            alarm.touch()
+            self.changed()
+            return alarm.to_json()
+
+    def _alarm_fields(self, user, body):
+        originator = body.get("originator")
+        if not isinstance(originator, dict) or not originator.get("id"):
+            raise bad_request("Alarm originator should be specified!")
+        entity_type = originator.get("entityType")
+        self.check_entity(user, entity_type, originator["id"])
+        alarm_type = body.get("type")
+        if not alarm_type:
+            raise bad_request("Alarm type should be specified!")
+        severity = body.get("severity")
+        if severity not in SEVERITIES:
+            raise bad_request("Alarm severity should be specified!")
+        start_ts = body.get("startTs") or now_ms()
+        return {
+            "type": alarm_type,
+            "originator_type": entity_type,
+            "originator_id": str(uuid.UUID(originator["id"])),
+            "severity": severity,
+            "start_ts": start_ts,
+            "end_ts": body.get("endTs") or start_ts,
+            "details": body.get("details"),
+            "propagate": bool(body.get("propagate")),
+            "propagate_to_owner": bool(body.get("propagateToOwner")),
+            "propagate_to_tenant": bool(body.get("propagateToTenant")),
+            "propagate_relation_types": list(body.get("propagateRelationTypes") or []),
+            "customer_id": ((body.get("customerId") or {}).get("id")),
+        }
+
+    def _create_or_update_active(self, user, fields):
+        owner = self.owner_of(fields["originator_type"], fields["originator_id"])
+        requested = fields.pop("customer_id")
+        if requested and requested != NULL_UUID and requested != owner:
+            raise bad_request(
+                "Can't assign alarm to customer. Originator is not assigned to customer!"
+                if owner is None
+                else "Can't assign alarm to customer. Originator belongs to different customer!"
+            )
+        # The CREATE check compares the body's customerId with the user's (PERM).
+        if user.authority == CUSTOMER_USER and requested != user.customer_id:
+            raise denied()
+        existing = self.active_alarm(fields["originator_id"], fields["type"])
+        if existing is not None:
+            self._update(existing, fields, by=user)
+            return existing
+        return self.raise_alarm(tenant_id=user.tenant_id, customer_id=owner, **fields)
+
+    def active_alarm(self, originator_id, alarm_type):
+        """The non-cleared alarm of this type for this originator (the dedup key)."""
+        return self.active_by_pair.get((originator_id, alarm_type))
+
+    def raise_alarm(
+        self,
+        *,
+        tenant_id,
+        customer_id,
+        originator_type,
+        originator_id,
+        type,
+        severity,
+        start_ts,
+        end_ts=None,
+        created_time=None,
+        alarm_id=None,
+        **extra,
+    ):
+        """Insert a new alarm (also used by scenarios and the live generator)."""
+        now = now_ms()
+        alarm = Alarm(
+            id=alarm_id or str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            customer_id=customer_id,
+            type=type,
+            originator_type=originator_type,
+            originator_id=originator_id,
+            severity=severity,
+            created_time=created_time or now,
+            start_ts=start_ts,
+            end_ts=end_ts or start_ts,
+            **extra,
+        )
+        self.insert_alarm(alarm)
+        if originator_type == "DEVICE":
+            self.telemetry.open_episode(originator_id, type, start_ts)
+        return alarm
+
+    def _update(self, alarm, fields, by=None):
+        """update_alarm: severity, times, details and propagation only."""
+        old_severity = alarm.severity
+        alarm.severity = fields["severity"]
+        alarm.start_ts = fields["start_ts"]
+        alarm.end_ts = fields["end_ts"]
+        alarm.details = fields["details"]
+        alarm.propagate = fields["propagate"]
+        alarm.propagate_to_owner = fields["propagate_to_owner"]
+        alarm.propagate_to_tenant = fields["propagate_to_tenant"]
+        alarm.propagate_relation_types = fields["propagate_relation_types"]
+        if old_severity != alarm.severity:
+            comment = {
+                "text": f"Alarm severity was updated from {old_severity} to {alarm.severity}",
+                "subtype": "SEVERITY_CHANGED",
+                "oldSeverity": old_severity,
+                "newSeverity": alarm.severity,
+            }
+            self.add_comment_record(alarm.id, by.id if by else None, "SYSTEM", comment)
+        alarm.touch()
+
+    def _apply_state_changes(self, user, alarm, body):
+        """TAS.save also acks, clears and (un)assigns from the body's flags."""
+        if body.get("acknowledged") and not alarm.acknowledged:
+            self.acknowledge(user, alarm.id, ts=body.get("ackTs") or None)
+        if body.get("cleared") and not alarm.cleared:
+            self.clear(user, alarm.id, ts=body.get("clearTs") or None)
+        assignee = (body.get("assigneeId") or {}).get("id")
+        if assignee and assignee != alarm.assignee_id:
+            self.assign(user, alarm.id, assignee)
+        elif not assignee and alarm.assignee_id:
+            # Omitting assigneeId unassigns (section 4.6): always echo it back.
+            self.unassign(user, alarm.id)
+
+    # --- the rule engine: what device telemetry does to alarms ---------------------------
+
+    def device_by_name(self, name):
+        for entity in self.devices.values():
+            if entity.entity_type == "DEVICE" and entity.name == name:
+                return entity
+        raise not_found("Device", name)
+
+    def rule_engine_alarm(self, device_name, alarm_type, severity, ts=None):
+        """Create-or-update as an alarm rule does: a new alarm, or a re-trigger of the active."""
+        if severity not in SEVERITIES:
+            raise bad_request(f"Unknown severity {severity}")
+        with self.lock:
+            device = self.device_by_name(device_name)
+            ts = ts or now_ms()
+            existing = self.active_alarm(device.id, alarm_type)
+            if existing is not None:
+                self.retrigger(existing, severity, ts)
+                return self.alarm_info(existing)
+            alarm = self.raise_alarm(
+                tenant_id=device.tenant_id,
+                customer_id=None if device.customer_id == NULL_UUID else device.customer_id,
+                originator_type="DEVICE",
+                originator_id=device.id,
+                type=alarm_type,
+                severity=severity,
+                start_ts=ts,
+                created_time=ts,
+                details={"data": f"{alarm_type} detected on {device.name}"},
+            )
+            return self.alarm_info(alarm)
+
+    def retrigger(self, alarm, severity, ts):
+        """The rule fires again on an active alarm: endTs moves, severity may change."""
+        fields = {
+            "severity": severity,
+            "start_ts": alarm.start_ts,
+            "end_ts": ts,
+            "details": alarm.details,
+            "propagate": alarm.propagate,
+            "propagate_to_owner": alarm.propagate_to_owner,
+            "propagate_to_tenant": alarm.propagate_to_tenant,
+            "propagate_relation_types": alarm.propagate_relation_types,
+        }
+        self._update(alarm, fields)
+        self.changed()
+
+    def rule_engine_clear(self, alarm_id, ts=None):
+        """The rule's clear condition: clears without a user, so without a system comment."""
+        with self.lock:
+            alarm = self.alarms.get(parse_uuid(alarm_id))
+            if alarm is None:
+                raise not_found("Alarm", alarm_id)
+            if alarm.cleared:
+                raise bad_request("Alarm was already cleared!")
+            self._clear(alarm, ts or now_ms())
+            return self._changed_alarm(alarm)
+
+    # --- comments (section 4.7) -----------------------------------------------------
+
+    def _system_comment(self, alarm, user, subtype, text, **params):
+        self.add_comment_record(
+            alarm.id, user.id, "SYSTEM", {"text": text, "subtype": subtype, **params}
+        )
+
+    def add_comment_record(self, alarm_id, user_id, kind, comment, created_time=None):
+        record = Comment(
+            id=str(uuid.uuid1()),
+            alarm_id=alarm_id,
+            user_id=user_id,
+            type=kind,
+            comment=comment,
+            created_time=created_time or now_ms(),
+        )
+        self.comments.setdefault(alarm_id, []).append(record)
+        return record
+
+    def comment_info(self, comment):
+        return comment.info_json(self.users.get(comment.user_id))
+
+    def list_comments(self, user, alarm_id):
+        with self.lock:
+            alarm = self.check_alarm(user, alarm_id)
+            return list(self.comments.get(alarm.id, ()))
+
+    def save_comment(self, user, alarm_id, body):
+        with self.lock:
+            alarm = self.check_alarm(user, alarm_id, tenant_scoped_lookup=True)
+            comment = body.get("comment")
+            if not isinstance(comment, dict):
+                raise bad_request("Alarm comment should be specified!")
+            if len(compact(comment)) > 10000:
+                raise bad_request("Alarm comment length should be less than 10000 characters!")
+            comment_id = (body.get("id") or {}).get("id")
+            if not comment_id:
+                return self.add_comment_record(alarm.id, user.id, "OTHER", comment).to_json()
+            existing = self._find_comment(alarm, comment_id)
+            if existing.type == "SYSTEM":
+                raise bad_request("System alarm comment can't be updated!")
+            if existing.user_id != user.id:
+                raise denied("User is not allowed to edit other user's comment")
+            existing.comment = {**comment, "edited": "true", "editedOn": now_ms()}
+            return existing.to_json()
+
+    def delete_comment(self, user, alarm_id, comment_id):
+        with self.lock:
+            alarm = self.check_alarm(user, alarm_id)
+            existing = self._find_comment(alarm, comment_id)
+            if existing.type == "SYSTEM":
+                raise bad_request("System comment could not be deleted")
+            if user.authority == CUSTOMER_USER and existing.user_id != user.id:
+                raise denied("User is not allowed to delete other user's comment")
+            # A soft delete: the comment becomes a SYSTEM note of its deletion.
+            existing.type = "SYSTEM"
+            existing.user_id = None
+            existing.comment = {
+                "text": f"Comment was deleted by user {user.title}",
+                "subtype": "COMMENT_DELETED",
+                "userName": user.title,
+            }
+
+    def _find_comment(self, alarm, comment_id):
+        comment_id = parse_uuid(comment_id)
+        for comment in self.comments.get(alarm.id, ()):
+            if comment.id == comment_id:
+                return comment
+        for comments in self.comments.values():
+            if any(c.id == comment_id for c in comments):
+                raise bad_request("Alarm id does not match with comment alarm id")
+        raise not_found("Alarm comment", comment_id)
+
+    # --- users for assignment (UserController.getUsersForAssign) ---------------------
+
+    def users_for_assign(self, user, alarm_id):
+        with self.lock:
+            alarm = self.check_alarm(user, alarm_id)
+            tenant_users = [u for u in self.users.values() if u.tenant_id == user.tenant_id]
+            if user.authority == TENANT_ADMIN:
+                if alarm.customer_id is None:
+                    return [u for u in tenant_users if u.authority == TENANT_ADMIN]
+                owner = self.owner_of(alarm.originator_type, alarm.originator_id)
+                allowed = {NULL_UUID, owner}
+                return [u for u in tenant_users if u.customer_id in allowed]
+            return [u for u in tenant_users if u.customer_id == alarm.customer_id]
