@@ -88,7 +88,11 @@ def _alarm_page(call, query, entity=None):
 
 def _entity(call, entity_type, entity_id):
     with call.state.lock:
-        call.state.check_entity(call.user, entity_type, entity_id, tenant_scoped_lookup=False)
+        # checkEntityId(READ): checkDeviceId's lookup is tenant-scoped, so another tenant's
+        # device is a 404; assets and customers are found and refused (section 3.3).
+        call.state.check_entity(
+            call.user, entity_type, entity_id, tenant_scoped_lookup=entity_type == "DEVICE"
+        )
     return (entity_type, parse_uuid(entity_id))
 
 

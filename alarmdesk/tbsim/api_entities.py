@@ -45,7 +45,9 @@ def customer_short_info(call, customer_id):
 def customer_title(call, customer_id):
     with call.state.lock:
         found = call.state.check_entity(call.user, "CUSTOMER", customer_id)
-    return text_response(found.title, 200)
+    # `produces = "application/text"` (section 6.3), not text/plain: the official client
+    # cannot parse it. The charset is Spring Boot's UTF-8 default (UNVERIFIED).
+    return text_response(found.title, 200, "application/text;charset=UTF-8")
 
 
 @route("/api/customers", "GET", TENANT_ONLY)

@@ -30,6 +30,8 @@ AGGREGATION_ENUM = "org.thingsboard.server.common.data.kv.Aggregation"
 DIRECTION_ENUM = "org.springframework.data.domain.Sort.Direction"
 AGGREGATIONS = ("MIN", "MAX", "AVG", "SUM", "COUNT", "NONE")
 SYSADMIN_NOT_ALLOWED = "System administrator is not allowed to perform this operation!"
+# ts_kv.max_intervals in thingsboard.yml.
+MAX_INTERVALS = 700
 PREFIX = "/api/plugins/telemetry/<entity_type>/<entity_id>"
 
 
@@ -41,12 +43,20 @@ def _entity(call, entity_type, entity_id):
     state, user = call.state, call.user
     with state.lock:
         if entity_type in ("DEVICE", "ASSET"):
-            entity = state.devices.get(entity_id)
-            label = entity_type.capitalize()
-            if entity is None or entity.entity_type != entity_type:
-                raise PlainTextError(404, f"{label} with requested id wasn't found!")
+            # validateDevice/validateAsset refuse a sysadmin before any lookup.
             if user.authority == SYS_ADMIN:
                 raise PlainTextError(403, SYSADMIN_NOT_ALLOWED)
+            entity = state.devices.get(entity_id)
+            label = entity_type.capitalize()
+            # findDeviceById(tenantId, id) is tenant-scoped, so another tenant's device is
+            # "not found"; findAssetById ignores the tenant (section 3.3).
+            foreign_device = (
+                entity is not None
+                and entity_type == "DEVICE"
+                and entity.tenant_id != user.tenant_id
+            )
+            if entity is None or entity.entity_type != entity_type or foreign_device:
+                raise PlainTextError(404, f"{label} with requested id wasn't found!")
             if not state.may_read_entity(user, entity):
                 raise PlainTextError(403, "You don't have permission to perform this operation!")
             return entity
@@ -133,6 +143,11 @@ def timeseries_history(call, entity_type, entity_id):
         raise PlainTextError(400, f"No enum constant {AGGREGATION_ENUM}.{agg}")
     if order not in ("ASC", "DESC"):
         raise PlainTextError(400, f"No enum constant {DIRECTION_ENUM}.{order}")
+    if agg != "NONE" and interval >= 1 and (end_ts - start_ts) // interval > MAX_INTERVALS:
+        # BaseTimeseriesService.validate refuses queries with too many intervals.
+        raise PlainTextError(
+            400, f"Incorrect TsKvQuery. Number of intervals is to high - {MAX_INTERVALS}"
+        )
     if agg != "NONE" and interval < 1:
         raise PlainTextError(400, "Incorrect TsKvQuery. Interval can't be less than 1")
     keys = _keys(call)

@@ -130,18 +130,22 @@ class Simulator:
     def handle_api(self, request):
         route_key = f"{request.method} (unmatched)"
         try:
-            self.inject_faults()
             adapter = self.url_map.bind_to_environ(request.environ)
-            rule, args = adapter.match(return_rule=True)
-            route_key = f"{request.method} {rule.rule}"
-            handler, authorities = rule.endpoint
-            response = handler(self.authorize(request, authorities), **args)
+            try:
+                rule, args = adapter.match(return_rule=True)
+            except (NotFound, MethodNotAllowed) as error:
+                self.inject_faults()
+                response = self.no_route(request, error)
+            else:
+                # Counted under the real route even when a fault answers for it.
+                route_key = f"{request.method} {rule.rule}"
+                self.inject_faults()
+                handler, authorities = rule.endpoint
+                response = handler(self.authorize(request, authorities), **args)
         except TbError as error:
             response = Response(error.body(), status=error.status, content_type="application/json")
         except PlainTextError as error:
             response = text_response(error.message, error.status)
-        except (NotFound, MethodNotAllowed) as error:
-            response = self.no_route(request, error)
         except Outage:
             raise
         except Exception:

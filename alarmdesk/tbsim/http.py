@@ -95,8 +95,8 @@ def page_response(rows, page_link, to_json):
     )
 
 
-def text_response(text, status):
-    return Response(text, status=status, content_type="text/plain;charset=UTF-8")
+def text_response(text, status, content_type="text/plain;charset=UTF-8"):
+    return Response(text, status=status, content_type=content_type)
 
 
 def empty_response(status=200):

@@ -230,7 +230,13 @@ class SimState:
             entity = self.devices.get(entity_id)
             if entity is None or entity.entity_type != entity_type:
                 raise not_found(entity_type.capitalize(), entity_id)
-            if tenant_scoped_lookup and entity.tenant_id != user.tenant_id:
+            # A sysadmin's lookups use SYS_TENANT_ID, which findDeviceById treats as "any
+            # tenant": the device is found and then refused (section 5.1).
+            if (
+                tenant_scoped_lookup
+                and user.authority != SYS_ADMIN
+                and entity.tenant_id != user.tenant_id
+            ):
                 raise not_found(entity_type.capitalize(), entity_id)
             if user.authority == SYS_ADMIN:
                 raise denied()
@@ -445,7 +451,10 @@ class SimState:
         if not isinstance(originator, dict) or not originator.get("id"):
             raise bad_request("Alarm originator should be specified!")
         entity_type = originator.get("entityType")
-        self.check_entity(user, entity_type, originator["id"])
+        # checkEntityId: only the device lookup is tenant-scoped (section 3.3).
+        self.check_entity(
+            user, entity_type, originator["id"], tenant_scoped_lookup=entity_type == "DEVICE"
+        )
         alarm_type = body.get("type")
         if not alarm_type:
             raise bad_request("Alarm type should be specified!")
@@ -471,15 +480,17 @@ class SimState:
     def _create_or_update_active(self, user, fields):
         owner = self.owner_of(fields["originator_type"], fields["originator_id"])
         requested = fields.pop("customer_id")
+        # The controller's CREATE check compares the body's customerId with the user's
+        # (PERM) before the service compares it with the originator's owner: a customer
+        # user naming another customer gets 403, not 400 (section 4.6).
+        if user.authority == CUSTOMER_USER and requested != user.customer_id:
+            raise denied()
         if requested and requested != NULL_UUID and requested != owner:
             raise bad_request(
                 "Can't assign alarm to customer. Originator is not assigned to customer!"
                 if owner is None
                 else "Can't assign alarm to customer. Originator belongs to different customer!"
             )
-        # The CREATE check compares the body's customerId with the user's (PERM).
-        if user.authority == CUSTOMER_USER and requested != user.customer_id:
-            raise denied()
         existing = self.active_alarm(fields["originator_id"], fields["type"])
         if existing is not None:
             self._update(existing, fields, by=user)
