@@ -8,8 +8,11 @@ BIN := $(VENV)/bin
 # The stamp is rebuilt whenever the dependency list or the pinned versions change,
 # so a second run reuses the venv and starts in seconds.
 STAMP := $(VENV)/.installed
+# What `manage.py check --deploy` sees: a production-like configuration.
+DEPLOY_ENV := DEBUG=false ALARMDESK_HTTPS=true ALLOWED_HOSTS=alarmdesk.example.com \
+	SECRET_KEY=deploy-check-$(shell head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-.PHONY: run test lint venv simulator
+.PHONY: test lint checks system-packages venv simulator
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,11 +21,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# Debian's redis-server and chromium (installed with apt-get when missing, as root).
+system-packages:
+	scripts/system-packages.sh --browser
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+checks: $(STAMP)
+	mkdir -p var
+	$(DEPLOY_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
+	$(DEPLOY_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+
+test: system-packages lint checks
 	$(BIN)/python -m pytest
 
 # The ThingsBoard simulator alone, with its demo data, on the port AlarmDesk expects.

@@ -1,7 +1,16 @@
-"""Shared fixtures: a ThingsBoard simulator on a real socket, and its demo personas."""
+"""Shared fixtures: a real Redis, a ThingsBoard simulator on a real socket, and its demo
+personas."""
+
+import shutil
+import socket
+import subprocess
+import time
 
 import pytest
+import redis
 import requests
+from django.conf import settings
+from django.core.cache import caches
 
 from alarmdesk.tbsim.app import Options
 from alarmdesk.tbsim.server import RunningSimulator
@@ -12,6 +21,55 @@ CUSTOMER_B = ("customerB@thingsboard.org", "customer")
 CUSTOMER_C = ("customerC@thingsboard.org", "customer")
 SYSADMIN = ("sysadmin@thingsboard.org", "sysadmin")
 OTHER_TENANT = ("tenant2@thingsboard.org", "tenant")
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server(tmp_path_factory):
+    """A real Redis for the test session, on a free port, used by Django's cache."""
+    if shutil.which("redis-server") is None:
+        pytest.exit("redis-server is missing: run `make test`, which installs it", returncode=3)
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    settings.CACHES["default"]["LOCATION"] = settings.REDIS_URL
+    caches.__dict__.pop("settings", None)  # the handler re-reads CACHES on next use
+    yield client
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis(redis_server):
+    redis_server.flushall()
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +122,19 @@ def sign_in(tbsim):
     yield make
     for session in sessions:
         session.close()
+
+
+@pytest.fixture
+def dashboard(settings, tbsim, db):
+    """AlarmDesk's settings pointed at the test simulator; returns the simulator."""
+    settings.TB_URL = tbsim.url
+    return tbsim
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    # The manifest exists only after collectstatic; tests render templates without it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -1,0 +1,42 @@
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
+from django_htmx.http import HttpResponseClientRedirect
+
+from .tokens import SignInRequired, session_user
+
+
+def login_redirect(request, message=None):
+    """Back to the sign-in page, then to where the user was; htmx gets HX-Redirect so a
+    login page is never swapped into a fragment."""
+    if message:
+        messages.warning(request, message)
+    target = request.get_full_path() if request.method == "GET" else request.path
+    if getattr(request, "htmx", False):
+        target = request.htmx.current_url_abs_path or target
+    url = f"{reverse('login')}?{urlencode({'next': target})}"
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+class ThingsBoardSessionMiddleware:
+    """Puts the signed-in ThingsBoard user on `request.tb_user` (None when signed out),
+    and turns an expired sign-in anywhere in a view into a trip to the sign-in page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.tb_user = SimpleLazyObject(lambda: session_user(request))
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, SignInRequired):
+            return login_redirect(
+                request, "Your ThingsBoard session has ended: please sign in again."
+            )
+        return None

@@ -1,0 +1,1 @@
+"""ThingsBoard's REST API for AlarmDesk: requests only, no Django (see client.py)."""
