@@ -161,11 +161,10 @@ def refusal(operation, *args, **kwargs):
 
 
 def test_the_shape_check_catches_invented_misspelled_and_missing_fields():
-    alarm_id = {"entityType": "ALARM", "id": NULL_UUID}
     answer = {
         "data": [
             {
-                "id": alarm_id,
+                "id": {"entityType": "ALARM", "id": NULL_UUID},
                 "tenantId": {"entityType": "DEVICE", "id": NULL_UUID},
                 "type": "t",
                 "originator": {"entityType": "DEVICE", "id": NULL_UUID, "name": "x"},
@@ -191,7 +190,8 @@ def test_the_shape_check_catches_invented_misspelled_and_missing_fields():
 
 @pytest.fixture
 def connect(tbsim):
-    """connect(TENANT) -> the official client, signed in to the simulator as that persona."""
+    """connect(TENANT) -> the official client signed in as that persona; connect(api_key=...),
+    connect(token=...) for the client's other modes, connect() for no authentication."""
     clients = []
 
     def make(credentials=None, **auth):
@@ -262,9 +262,9 @@ PERSONAS = [
 ]
 
 
-@pytest.mark.parametrize(("credentials", "authority"), PERSONAS, ids=lambda p: str(p[0]))
+@pytest.mark.parametrize(("credentials", "authority"), PERSONAS, ids=[p[0][0] for p in PERSONAS])
 def test_each_demo_persona_signs_in_and_reads_itself(connect, credentials, authority):
-    pair = connect(credentials).login_with_http_info(
+    pair = connect().login_with_http_info(
         LoginRequest(username=credentials[0], password=credentials[1])
     )
     token = conforming(pair, LoginResponse).token
@@ -344,8 +344,12 @@ def test_a_refresh_token_buys_a_new_pair_that_works(tenant, connect):
         LoginResponse,
     )
 
+    old_session = jwt.decode(old_refresh, options={"verify_signature": False})["sessionId"]
+    new_session = jwt.decode(pair.token, options={"verify_signature": False})["sessionId"]
+
     assert pair.token != tenant.get_token()
     assert pair.refresh_token != old_refresh
+    assert new_session != old_session  # a new session on every refresh (section 2.4)
     assert connect(token=pair.token).get_user().email == TENANT[0]
 
 
@@ -454,7 +458,7 @@ def test_the_v2_list_filters_by_severities_and_types(tenant):
 
     assert ids(severe) == ids(a for a in everything if a.severity in ("CRITICAL", "WARNING"))
     assert ids(typed) == ids(a for a in everything if a.type in ("Door Open", "Leak Detected"))
-    assert ids(both) == ids(a for a in everything if a.type == "Door Open")
+    assert ids(both) == ids(a for a in typed if a.severity == "MINOR")
     assert 0 < len(both) < len(typed) < len(everything)
 
 
@@ -542,6 +546,16 @@ def test_the_v2_list_sorts_by_each_property_then_by_id(tenant, sort_property, or
     assert rows == expected
     assert len({r[0] for r in rows}) > 1
     assert len(rows) == page.total_elements
+
+
+def test_without_a_sort_property_the_v2_list_is_in_id_order(tenant):
+    page = conforming(
+        tenant.get_all_alarms_v2_with_http_info(page_size=5000, page=0), PageDataAlarmInfo
+    )
+
+    # Random UUIDs: an order that means nothing (section 9, gotcha 8).
+    assert ids(page.data) == sorted(ids(page.data))
+    assert ids(page.data) != ids(sorted(page.data, key=lambda a: a.created_time))
 
 
 def test_severity_sorts_alphabetically_not_by_rank(tenant):
@@ -689,11 +703,13 @@ def test_an_unknown_alarm_is_not_found(tenant):
 
 def test_acknowledging_answers_the_acknowledged_alarm_info(tenant, tbsim):
     alarm_id = raise_alarm(tbsim, "Pump U01", "Conformance Ack")
+    before = tenant.get_alarm_info_by_id(alarm_id)
 
     acked = conforming(tenant.ack_alarm_with_http_info(alarm_id), AlarmInfo)
 
     assert (acked.acknowledged, acked.cleared, acked.status) == (True, False, "ACTIVE_ACK")
-    assert acked.ack_ts > 0
+    assert acked.ack_ts >= before.created_time
+    assert (acked.start_ts, acked.end_ts) == (before.start_ts, before.end_ts)
     assert acked.clear_ts == 0
     assert acked.customer_id is None  # an unassigned device's alarm (section 9, gotcha 4)
 
@@ -856,6 +872,22 @@ def test_a_comment_is_added_edited_and_soft_deleted(tenant, tbsim):
         "subtype": "COMMENT_DELETED",
         "userName": "tenant@thingsboard.org",
     }
+
+
+def test_a_posted_comment_is_always_the_callers_own_other_comment(tenant, tbsim):
+    alarm_id = raise_alarm(tbsim, "Pump U01", "Conformance Comment")
+    olivia = assignee_named(tenant, alarm_id, "olivia.ops@thingsboard.org")
+
+    saved = conforming(
+        tenant.save_alarm_comment_with_http_info(
+            alarm_id,
+            AlarmComment(comment={"text": "Mine."}, type="SYSTEM", user_id=olivia.id),
+        ),
+        AlarmComment,
+    )
+
+    # The body's type and userId are ignored (section 4.7).
+    assert (saved.type, saved.user_id) == ("OTHER", tenant.get_user().id)
 
 
 def test_a_system_comment_cannot_be_edited_or_deleted(tenant, tbsim):
