@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass
+from operator import attrgetter
 
 from .errors import DATABASE, TbError, bad_request
 
@@ -12,19 +13,21 @@ SORT_PROPERTY_RE = re.compile(r"^[\w-]+$")  # ^[\p{L}0-9_-]+$ in Validator.java
 # Columns of AlarmInfoEntity the JPA sort accepts. Severity and status are varchar columns,
 # so they sort alphabetically (CRITICAL < INDETERMINATE < MAJOR ...), not by rank.
 SORT_KEYS = {
-    "createdTime": lambda a: a.created_time,
-    "startTs": lambda a: a.start_ts,
-    "endTs": lambda a: a.end_ts,
-    "ackTs": lambda a: a.ack_ts,
-    "clearTs": lambda a: a.clear_ts,
-    "assignTs": lambda a: a.assign_ts,
-    "type": lambda a: a.type,
-    "severity": lambda a: a.severity,
-    "status": lambda a: a.status,
-    "acknowledged": lambda a: a.acknowledged,
-    "cleared": lambda a: a.cleared,
-    "id": lambda a: a.id,
+    "createdTime": attrgetter("created_time"),
+    "startTs": attrgetter("start_ts"),
+    "endTs": attrgetter("end_ts"),
+    "ackTs": attrgetter("ack_ts"),
+    "clearTs": attrgetter("clear_ts"),
+    "assignTs": attrgetter("assign_ts"),
+    "type": attrgetter("type"),
+    "severity": attrgetter("severity"),
+    "status": attrgetter("status"),
+    "acknowledged": attrgetter("acknowledged"),
+    "cleared": attrgetter("cleared"),
+    "id": attrgetter("id"),
 }
+# Integer columns, sorted in one pass with the id tie-breaker.
+TIMESTAMP_SORTS = frozenset({"createdTime", "startTs", "endTs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,13 @@ class AlarmQuery:
 
 def sort_alarms(alarms, sort_property, sort_desc):
     """Sort as DaoUtil.toPageable: the property, then `id ASC` as the tie-breaker."""
-    rows = sorted(alarms, key=SORT_KEYS["id"])
+    by_id = SORT_KEYS["id"]
+    if sort_property in TIMESTAMP_SORTS:
+        # Numbers can be negated, so one sort on (time, id) does both keys at once.
+        key = SORT_KEYS[sort_property]
+        sign = -1 if sort_desc else 1
+        return sorted(alarms, key=lambda a: (sign * key(a), a.id))
+    rows = sorted(alarms, key=by_id)
     if sort_property and sort_property != "id":
         key = SORT_KEYS.get(sort_property)
         if key is None:

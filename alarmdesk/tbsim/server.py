@@ -9,7 +9,8 @@ from .generator import GeneratorThread
 
 
 class RequestHandler(WSGIRequestHandler):
-    # Keep-alive, like ThingsBoard behind Tomcat: clients reuse their connections.
+    # HTTP/1.1 answers, as ThingsBoard's; Werkzeug still closes each connection after its
+    # answer (no keep-alive), which costs throughput but not correctness.
     protocol_version = "HTTP/1.1"
 
     def connection_dropped(self, error, environ=None):
