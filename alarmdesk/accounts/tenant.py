@@ -7,6 +7,8 @@ from django.core.cache import cache
 
 from alarmdesk.thingsboard.client import ThingsBoardClient
 
+from .tokens import new_client
+
 log = logging.getLogger(__name__)
 CACHE_KEY = "served-tenant-id"
 
@@ -17,9 +19,8 @@ def _sync_account_tenant():
             settings.TB_URL, timeout=settings.TB_TIMEOUT, api_key=settings.TB_SYNC_API_KEY
         )
         return client.current_user().tenant_id
-    client = ThingsBoardClient(settings.TB_URL, timeout=settings.TB_TIMEOUT)
-    pair = client.login(settings.TB_SYNC_USERNAME, settings.TB_SYNC_PASSWORD)
-    signed_in = ThingsBoardClient(settings.TB_URL, timeout=settings.TB_TIMEOUT, token=pair.token)
+    pair = new_client().login(settings.TB_SYNC_USERNAME, settings.TB_SYNC_PASSWORD)
+    signed_in = new_client(pair.token)
     try:
         return signed_in.current_user().tenant_id
     finally:

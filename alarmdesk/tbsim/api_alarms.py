@@ -1,8 +1,9 @@
 """Alarm and alarm-comment endpoints (AlarmController, AlarmCommentController; section 4)."""
 
+from .api_entities import user_page
 from .errors import bad_request
 from .http import empty_response, json_response, page_response, raw_json_response
-from .model import SEVERITIES
+from .model import SEVERITIES, User
 from .query import ALARM_STATUSES, SEARCH_STATUSES, AlarmQuery, StatusFilter
 from .routes import ALL_USERS, route
 from .state import parse_uuid
@@ -193,23 +194,7 @@ def alarm_types(call):
 def users_for_assign(call, alarm_id):
     page_link = call.page_link()
     users = call.state.users_for_assign(call.user, alarm_id)
-    if page_link.text_search:
-        needle = page_link.text_search.lower()
-        users = [
-            u
-            for u in users
-            if any(needle in (v or "").lower() for v in (u.email, u.first_name, u.last_name))
-        ]
-    users.sort(key=lambda u: u.id)
-    sort_keys = {
-        "createdTime": lambda u: u.created_time,
-        "email": lambda u: u.email,
-        "firstName": lambda u: u.first_name or "",
-        "lastName": lambda u: u.last_name or "",
-    }
-    if page_link.sort_property in sort_keys:
-        users.sort(key=sort_keys[page_link.sort_property], reverse=page_link.sort_desc)
-    return page_response(users, page_link, lambda u: u.email_info())
+    return user_page(page_link, users, User.email_info)
 
 
 @route("/api/alarm/<alarm_id>/comment", "GET", ALL_USERS)

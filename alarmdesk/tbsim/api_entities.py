@@ -3,7 +3,7 @@ DeviceController, AssetController; sections 5.2 and 6.1-6.3)."""
 
 from .errors import ITEM_NOT_FOUND, TbError
 from .http import json_response, page_response, text_response
-from .model import TENANT_ADMIN
+from .model import TENANT_ADMIN, User
 from .routes import ALL_USERS, TENANT_ONLY, route
 from .state import parse_uuid
 
@@ -77,8 +77,8 @@ USER_SORT_KEYS = {
 }
 
 
-def _user_page(call, rows):
-    page_link = call.page_link()
+def user_page(page_link, rows, to_json=User.to_json):
+    """A page of users: textSearch over email and names, USER_SORT_KEYS (UserController)."""
     if page_link.text_search:
         needle = page_link.text_search.lower()
         rows = [
@@ -86,7 +86,7 @@ def _user_page(call, rows):
             for u in rows
             if any(needle in (v or "").lower() for v in (u.email, u.first_name, u.last_name))
         ]
-    return page_response(_sorted(rows, page_link, USER_SORT_KEYS), page_link, lambda u: u.to_json())
+    return page_response(_sorted(rows, page_link, USER_SORT_KEYS), page_link, to_json)
 
 
 @route("/api/user/<user_id>", "GET", ALL_USERS)
@@ -105,7 +105,7 @@ def users(call):
             if u.tenant_id == me.tenant_id
             and (me.authority == TENANT_ADMIN or u.customer_id == me.customer_id)
         ]
-    return _user_page(call, rows)
+    return user_page(call.page_link(), rows)
 
 
 @route("/api/customer/<customer_id>/users", "GET", TENANT_ONLY)
@@ -113,7 +113,7 @@ def customer_users(call, customer_id):
     with call.state.lock:
         found = call.state.check_entity(call.user, "CUSTOMER", customer_id)
         rows = [u for u in call.state.users.values() if u.customer_id == found.id]
-    return _user_page(call, rows)
+    return user_page(call.page_link(), rows)
 
 
 # --- devices and assets ------------------------------------------------------------------
@@ -173,8 +173,7 @@ def _by_ids(call, entity_type, param):
             for i in ids
             if i in state.devices
             and state.devices[i].entity_type == entity_type
-            and state.devices[i].tenant_id == me.tenant_id
-            and (me.authority == TENANT_ADMIN or state.devices[i].customer_id == me.customer_id)
+            and state.may_read(me, state.devices[i])
         ]
         return json_response([e.to_json() for e in found])
 
@@ -195,30 +194,43 @@ def _by_name(call, entity_type, param):
     )
 
 
-for _type, _plural, _ids in (("DEVICE", "devices", "deviceIds"), ("ASSET", "assets", "assetIds")):
-    _single = _plural[:-1]
-    _infos = f"{_single}Infos"
+def _register(entity_type, plural):
+    """The same eight endpoints for devices and for assets (DeviceController, AssetController)."""
+    single = plural[:-1]
+    infos = f"{single}Infos"
 
-    def _handlers(entity_type=_type, ids_param=_ids, name_param=f"{_single}Name"):
-        return {
-            "tenant_list": lambda call: _entity_page(call, entity_type),
-            "tenant_infos": lambda call: _entity_page(call, entity_type, infos=True),
-            "customer_list": lambda call, customer_id: _entity_page(call, entity_type, customer_id),
-            "customer_infos": lambda call, customer_id: _entity_page(
-                call, entity_type, customer_id, infos=True
-            ),
-            "by_id": lambda call, entity_id: _by_id(call, entity_type, entity_id),
-            "info_by_id": lambda call, entity_id: _by_id(call, entity_type, entity_id, infos=True),
-            "by_ids": lambda call: _by_ids(call, entity_type, ids_param),
-            "by_name": lambda call: _by_name(call, entity_type, name_param),
-        }
+    @route(f"/api/tenant/{plural}", "GET", TENANT_ONLY)
+    def tenant_list(call):
+        return _entity_page(call, entity_type)
 
-    _h = _handlers()
-    route(f"/api/tenant/{_plural}", "GET", TENANT_ONLY)(_h["tenant_list"])
-    route(f"/api/tenant/{_infos}", "GET", TENANT_ONLY)(_h["tenant_infos"])
-    route(f"/api/customer/<customer_id>/{_plural}", "GET")(_h["customer_list"])
-    route(f"/api/customer/<customer_id>/{_infos}", "GET")(_h["customer_infos"])
-    route(f"/api/{_single}/<entity_id>", "GET")(_h["by_id"])
-    route(f"/api/{_single}/info/<entity_id>", "GET")(_h["info_by_id"])
-    route(f"/api/{_plural}", "GET")(_h["by_ids"])
-    route(f"/api/tenant/{_single}", "GET", TENANT_ONLY)(_h["by_name"])
+    @route(f"/api/tenant/{infos}", "GET", TENANT_ONLY)
+    def tenant_infos(call):
+        return _entity_page(call, entity_type, infos=True)
+
+    @route(f"/api/customer/<customer_id>/{plural}", "GET")
+    def customer_list(call, customer_id):
+        return _entity_page(call, entity_type, customer_id)
+
+    @route(f"/api/customer/<customer_id>/{infos}", "GET")
+    def customer_infos(call, customer_id):
+        return _entity_page(call, entity_type, customer_id, infos=True)
+
+    @route(f"/api/{single}/<entity_id>", "GET")
+    def by_id(call, entity_id):
+        return _by_id(call, entity_type, entity_id)
+
+    @route(f"/api/{single}/info/<entity_id>", "GET")
+    def info_by_id(call, entity_id):
+        return _by_id(call, entity_type, entity_id, infos=True)
+
+    @route(f"/api/{plural}", "GET")
+    def by_ids(call):
+        return _by_ids(call, entity_type, f"{single}Ids")
+
+    @route(f"/api/tenant/{single}", "GET", TENANT_ONLY)
+    def by_name(call):
+        return _by_name(call, entity_type, f"{single}Name")
+
+
+_register("DEVICE", "devices")
+_register("ASSET", "assets")

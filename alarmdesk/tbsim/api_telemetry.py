@@ -57,7 +57,7 @@ def _entity(call, entity_type, entity_id):
             )
             if entity is None or entity.entity_type != entity_type or foreign_device:
                 raise PlainTextError(404, f"{label} with requested id wasn't found!")
-            if not state.may_read_entity(user, entity):
+            if not state.may_read(user, entity):
                 raise PlainTextError(403, "You don't have permission to perform this operation!")
             return entity
         if entity_type == "CUSTOMER":

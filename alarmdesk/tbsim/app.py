@@ -105,7 +105,6 @@ class Simulator:
         self.options = options or Options()
         self.url_map = build_map()
         self.stats = Stats()
-        self.faults = Faults()
         self.rate_limit = RateLimit(self.options.rest_limit) if self.options.rest_limit else None
         self.state = None
         self.generator = Generator(self, seed=self.options.seed)
@@ -116,8 +115,11 @@ class Simulator:
 
     def reset(self):
         self.state = build_scenario(self.options)
-        self.faults = Faults()
+        self.clear_faults()
         self.stats.reset()
+
+    def clear_faults(self):
+        self.faults = Faults()
 
     def __call__(self, environ, start_response):
         request = Request(environ)

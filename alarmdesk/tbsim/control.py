@@ -47,7 +47,7 @@ def stats_reset(sim, request):
 
 def faults(sim, request):
     if request.method == "DELETE":
-        sim.faults.update({k: v for k, v in type(sim.faults)().__dict__.items()})
+        sim.clear_faults()
     elif request.method == "POST":
         sim.faults.update(_body(request))
     return _json(sim.faults_json())

@@ -8,6 +8,7 @@ import math
 import random
 import uuid
 
+from .auth import Tokens
 from .model import CUSTOMER_USER, NULL_UUID, SYS_ADMIN, TENANT_ADMIN, Alarm, Customer, Device, User
 from .state import SimState, now_ms
 from .telemetry import ALARM_RULES, DEVICE_PROFILES, alarm_types_for_profile
@@ -55,8 +56,6 @@ def build_scenario(options):
     builders = {"demo": build_demo, "empty": build_empty, "scale": build_scale}
     if options.scenario not in builders:
         raise ValueError(f"unknown scenario {options.scenario!r}; choose demo, empty or scale")
-    from .auth import Tokens
-
     state = SimState(Tokens(options.token_ttl, options.refresh_ttl))
     builders[options.scenario](state, options, random.Random(options.seed))
     return state

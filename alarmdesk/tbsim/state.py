@@ -156,14 +156,6 @@ class SimState:
         """The `active` server attribute: false while the device is silent (Device Offline)."""
         return self.telemetry.is_online(device.id, now_ms())
 
-    @staticmethod
-    def may_read_entity(user, entity):
-        if user.authority == TENANT_ADMIN:
-            return entity.tenant_id == user.tenant_id
-        if user.authority == CUSTOMER_USER:
-            return entity.tenant_id == user.tenant_id and entity.customer_id == user.customer_id
-        return False
-
     def device_attributes(self, device, scope):
         """A device's attributes, `[{lastUpdateTs, key, value}]`, one scope or all."""
         now = now_ms()
@@ -211,17 +203,18 @@ class SimState:
         alarm = self.alarms.get(alarm_id)
         if alarm is None or (tenant_scoped_lookup and alarm.tenant_id != user.tenant_id):
             raise not_found("Alarm", alarm_id)
-        if not self.may_access_alarm(user, alarm):
+        if not self.may_read(user, alarm):
             raise denied()
         return alarm
 
     @staticmethod
-    def may_access_alarm(user, alarm):
+    def may_read(user, owned):
+        """PERM for alarms, devices and assets: the tenant's admins, or the owning customer's
+        users. For an alarm the owner is its stored customerId, fixed at creation (9.2)."""
         if user.authority == TENANT_ADMIN:
-            return alarm.tenant_id == user.tenant_id
+            return owned.tenant_id == user.tenant_id
         if user.authority == CUSTOMER_USER:
-            # The alarm's stored customerId, fixed at creation, not the originator's owner.
-            return alarm.tenant_id == user.tenant_id and alarm.customer_id == user.customer_id
+            return owned.tenant_id == user.tenant_id and owned.customer_id == user.customer_id
         return False
 
     def check_entity(self, user, entity_type, entity_id, *, tenant_scoped_lookup=True):
@@ -239,11 +232,7 @@ class SimState:
                 and entity.tenant_id != user.tenant_id
             ):
                 raise not_found(entity_type.capitalize(), entity_id)
-            if user.authority == SYS_ADMIN:
-                raise denied()
-            if entity.tenant_id != user.tenant_id:
-                raise denied()
-            if user.authority == CUSTOMER_USER and entity.customer_id != user.customer_id:
+            if not self.may_read(user, entity):
                 raise denied()
             return entity
         if entity_type == "CUSTOMER":
