@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 DEPLOY_ENV := DEBUG=false ALARMDESK_HTTPS=true ALLOWED_HOSTS=alarmdesk.example.com \
 	SECRET_KEY=deploy-check-$(shell head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-.PHONY: test lint checks system-packages venv simulator
+.PHONY: run test lint checks system-packages venv simulator
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ checks: $(STAMP)
 	mkdir -p var
 	$(DEPLOY_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
 	$(DEPLOY_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+
+# The whole system in demo mode (or against TB_URL): see Procfile and scripts/run.sh.
+run: $(STAMP)
+	scripts/system-packages.sh
+	scripts/run.sh
 
 test: system-packages lint checks
 	$(BIN)/python -m pytest
