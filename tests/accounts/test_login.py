@@ -94,6 +94,16 @@ def test_a_disabled_account_is_told_so(client, dashboard):
     assert "disabled or locked" in response.content.decode()
 
 
+def test_an_account_locked_by_thingsboards_security_policy_is_told_so(client, dashboard, settings):
+    settings.LOGIN_THROTTLE_ATTEMPTS = 10  # ThingsBoard's lockout comes first here
+    requests.post(f"{dashboard.url}/sim/security", json={"maxFailedLoginAttempts": 2}, timeout=5)
+    for _ in range(3):
+        sign_in(client, (CUSTOMER_C[0], "wrong"))
+    response = sign_in(client, CUSTOMER_C)  # the right password, too late
+    assert "disabled or locked" in response.content.decode()
+    assert "thingsboard" not in client.session
+
+
 def test_thingsboard_down_is_a_clear_message_not_a_500(client, dashboard):
     requests.post(f"{dashboard.url}/sim/faults", json={"outage": True}, timeout=5)
     response = sign_in(client, TENANT)
