@@ -5,6 +5,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
+from alarmdesk.alarms import sync
+
 
 def _check(probe):
     try:
@@ -23,10 +25,23 @@ def _redis():
     cache.get("healthz")
 
 
+def _sync():
+    try:
+        status = sync.status() or {}
+    except Exception:  # the database is down: already reported above
+        status = {}
+    age = sync.age_seconds(status.get("last_success"))
+    return {
+        "last_sync": status.get("last_success"),
+        "last_sync_age_seconds": None if age is None else round(age, 1),
+        "last_sync_error": status.get("last_error"),
+        "backfill_percent": status.get("backfill_percent"),
+    }
+
+
 @never_cache
 def healthz(request):
     checks = {"database": _check(_database), "redis": _check(_redis)}
     healthy = all(value == "ok" for value in checks.values())
-    # The alarm sync does not exist yet: no sync has ever succeeded.
-    body = {**checks, "last_sync": None, "last_sync_age_seconds": None}
+    body = {**checks, **_sync()}
     return JsonResponse(body, status=200 if healthy else 503)

@@ -72,6 +72,12 @@ if not TB_SYNC_API_KEY and not (TB_SYNC_USERNAME and TB_SYNC_PASSWORD):
 # Seconds to wait for ThingsBoard to accept the connection, and to answer.
 TB_TIMEOUT = (3.05, float(env_int("TB_TIMEOUT", 10)))
 
+# --- The alarm sync (alarmdesk/alarms/sync.py) ------------------------------------------
+
+ALARMDESK_SYNC_SECONDS = env_int("ALARMDESK_SYNC_SECONDS", 5)
+ALARMDESK_RECONCILE_SECONDS = env_int("ALARMDESK_RECONCILE_SECONDS", 300)
+ALARMDESK_BACKFILL_DAYS = env_int("ALARMDESK_BACKFILL_DAYS", 30)
+
 
 # --- Django -------------------------------------------------------------------------------
 
@@ -84,6 +90,7 @@ INSTALLED_APPS = [
     "template_partials",
     "csp",
     "alarmdesk.accounts",
+    "alarmdesk.alarms",
 ]
 
 MIDDLEWARE = [
@@ -202,6 +209,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "sync-alarms": {
+        "task": "alarmdesk.alarms.tasks.sync_alarms",
+        "schedule": ALARMDESK_SYNC_SECONDS,
+        # A run not started within one interval is dropped: the next one does its work.
+        "options": {"expires": ALARMDESK_SYNC_SECONDS},
+    },
+}
 
 LOGGING = {
     "version": 1,

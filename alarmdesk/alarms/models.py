@@ -1,0 +1,125 @@
+"""The local alarm store: ThingsBoard's alarms as the sync last saw them, and their history.
+
+Times are ThingsBoard's own, in epoch milliseconds, so the store compares exactly with what
+ThingsBoard sends; `None` where ThingsBoard says 0 ("never acknowledged", ...).
+"""
+
+from django.db import models
+
+# ThingsBoard's declaration order, most severe first (thingsboard-api.md 4.1). Sorting on
+# this rank, not on the word, puts CRITICAL first (ThingsBoard itself sorts alphabetically).
+SEVERITIES = ("CRITICAL", "MAJOR", "MINOR", "WARNING", "INDETERMINATE")
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+
+
+class Alarm(models.Model):
+    """One ThingsBoard alarm (AlarmInfo, section 4.2), kept after ThingsBoard deletes it."""
+
+    id = models.UUIDField(primary_key=True)  # ThingsBoard's alarm id
+    tenant_id = models.UUIDField()
+    customer_id = models.UUIDField(null=True)  # the originator's owner at creation; null: none
+    type = models.CharField(max_length=255)
+    originator_type = models.CharField(max_length=32)
+    originator_id = models.UUIDField()
+    originator_name = models.CharField(max_length=255)
+    # ThingsBoard's null label stays null, so the store compares exactly with what it sends.
+    originator_label = models.CharField(max_length=255, null=True)  # noqa: DJ001
+    originator_display_name = models.CharField(max_length=255)
+    severity = models.CharField(max_length=16)
+    severity_rank = models.PositiveSmallIntegerField()  # 0 = CRITICAL ... 4 = INDETERMINATE
+    acknowledged = models.BooleanField()
+    cleared = models.BooleanField()
+    status = models.CharField(max_length=16)  # ACTIVE_UNACK, ACTIVE_ACK, CLEARED_UNACK, ...
+    created_time = models.BigIntegerField()
+    start_ts = models.BigIntegerField()
+    end_ts = models.BigIntegerField()
+    ack_ts = models.BigIntegerField(null=True)
+    clear_ts = models.BigIntegerField(null=True)
+    assign_ts = models.BigIntegerField(null=True)
+    assignee_id = models.UUIDField(null=True)
+    assignee_email = models.CharField(max_length=255, blank=True)
+    assignee_first_name = models.CharField(max_length=255, blank=True)
+    assignee_last_name = models.CharField(max_length=255, blank=True)
+    details = models.JSONField(null=True)
+    propagate = models.BooleanField(default=False)
+    propagate_to_owner = models.BooleanField(default=False)
+    propagate_to_tenant = models.BooleanField(default=False)
+    propagate_relation_types = models.JSONField(default=list)
+    # The store's own bookkeeping: when the alarm last changed here, and whether ThingsBoard
+    # still has it (deleted alarms stay, so history outlives ThingsBoard's retention).
+    changed_at = models.DateTimeField()
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant_id", "cleared", "severity_rank", "start_ts"]),
+            models.Index(fields=["customer_id", "cleared", "severity_rank", "start_ts"]),
+            models.Index(fields=["tenant_id", "start_ts"]),
+            models.Index(fields=["customer_id", "start_ts"]),
+            models.Index(fields=["type"]),
+            models.Index(fields=["created_time"]),
+        ]
+
+    def __str__(self):
+        return f"{self.severity} {self.type} on {self.originator_name}"
+
+
+class AlarmEvent(models.Model):
+    """A change the sync (or an action through AlarmDesk) observed on an alarm."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created"
+        RETRIGGERED = "retriggered"
+        SEVERITY_CHANGED = "severity_changed"
+        ACKNOWLEDGED = "acknowledged"
+        CLEARED = "cleared"
+        ASSIGNED = "assigned"
+        UNASSIGNED = "unassigned"
+        DELETED = "deleted"
+
+    alarm = models.ForeignKey(Alarm, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    ts = models.BigIntegerField(null=True)  # ThingsBoard's time of the change, when it has one
+    observed_at = models.DateTimeField()
+    # kind-specific facts: {"from": "MAJOR", "to": "CRITICAL"}, {"assignee": "a@b.c"}, ...
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [models.Index(fields=["alarm", "observed_at"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.alarm_id}"
+
+
+class SyncState(models.Model):
+    """The sync's memory for one tenant: how far it has read, and how it went."""
+
+    tenant_id = models.UUIDField(primary_key=True)
+    # Highest createdTime, endTs, ackTs and clearTs seen: each fast cycle reads the lists
+    # sorted by that property down to it (less a safety overlap).
+    watermarks = models.JSONField(default=dict)
+    backfill_since = models.BigIntegerField(null=True)  # ms; the oldest createdTime wanted
+    backfill_until = models.BigIntegerField(null=True)  # ms; fixed when the backfill began
+    backfill_page = models.PositiveIntegerField(default=0)
+    backfill_total = models.PositiveIntegerField(default=0)
+    backfill_done = models.BooleanField(default=False)
+    last_success = models.DateTimeField(null=True)
+    last_reconcile = models.DateTimeField(null=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True)
+    last_duration_ms = models.PositiveIntegerField(null=True)
+    last_counts = models.JSONField(default=dict)
+
+    def __str__(self):
+        return f"sync of tenant {self.tenant_id}"
+
+    @property
+    def backfill_percent(self):
+        if self.backfill_done:
+            return 100
+        if not self.backfill_total:
+            return 0
+        return min(99, int(100 * self.backfill_page * BACKFILL_PAGE_SIZE / self.backfill_total))
+
+
+BACKFILL_PAGE_SIZE = 1000

@@ -1,0 +1,237 @@
+"""Writing ThingsBoard's alarms into the store: only real changes, each with its events.
+
+Used by the sync and by the actions, which write ThingsBoard's answer at once.
+"""
+
+import logging
+import uuid
+
+from django.db import transaction
+from django.utils import timezone
+
+from alarmdesk.redis_client import get_redis, key
+
+from .models import SEVERITY_RANK, Alarm, AlarmEvent
+
+log = logging.getLogger(__name__)
+
+Kind = AlarmEvent.Kind
+# The fields ThingsBoard owns; everything the sync compares and writes.
+TB_FIELDS = (
+    "tenant_id",
+    "customer_id",
+    "type",
+    "originator_type",
+    "originator_id",
+    "originator_name",
+    "originator_label",
+    "originator_display_name",
+    "severity",
+    "severity_rank",
+    "acknowledged",
+    "cleared",
+    "status",
+    "created_time",
+    "start_ts",
+    "end_ts",
+    "ack_ts",
+    "clear_ts",
+    "assign_ts",
+    "assignee_id",
+    "assignee_email",
+    "assignee_first_name",
+    "assignee_last_name",
+    "details",
+    "propagate",
+    "propagate_to_owner",
+    "propagate_to_tenant",
+    "propagate_relation_types",
+)
+
+
+def _uuid(value):
+    return None if value is None else uuid.UUID(value)
+
+
+def row_from(info):
+    """The store's fields for one ThingsBoard AlarmInfo (ThingsBoard's 0 = never is None)."""
+    assignee = info.assignee
+    return {
+        "tenant_id": _uuid(info.tenant_id),
+        "customer_id": _uuid(info.customer_id),
+        "type": info.type,
+        "originator_type": info.originator_type,
+        "originator_id": _uuid(info.originator_id),
+        "originator_name": info.originator_name,
+        "originator_label": info.originator_label,
+        "originator_display_name": info.originator_display_name,
+        "severity": info.severity,
+        "severity_rank": SEVERITY_RANK.get(info.severity, len(SEVERITY_RANK)),
+        "acknowledged": info.acknowledged,
+        "cleared": info.cleared,
+        "status": info.status,
+        "created_time": info.created_time,
+        "start_ts": info.start_ts,
+        "end_ts": info.end_ts,
+        "ack_ts": info.ack_ts or None,
+        "clear_ts": info.clear_ts or None,
+        "assign_ts": info.assign_ts or None,
+        "assignee_id": _uuid(info.assignee_id),
+        "assignee_email": assignee.email if assignee else "",
+        "assignee_first_name": (assignee.first_name or "") if assignee else "",
+        "assignee_last_name": (assignee.last_name or "") if assignee else "",
+        "details": info.details,
+        "propagate": info.propagate,
+        "propagate_to_owner": info.propagate_to_owner,
+        "propagate_to_tenant": info.propagate_to_tenant,
+        "propagate_relation_types": list(info.propagate_relation_types),
+    }
+
+
+def _assignee(row):
+    return {"assignee_id": str(row["assignee_id"]), "assignee": row["assignee_email"]}
+
+
+def events_between(old, new):
+    """(kind, ThingsBoard's timestamp or None, data) for each change from `old` to `new`.
+
+    `old` is None for an alarm the store has never seen; an alarm raised and then
+    acknowledged, assigned or cleared between two looks gets each of those events too.
+    """
+    events = []
+    if old is None:
+        events.append((Kind.CREATED, new["start_ts"], {"severity": new["severity"]}))
+        old = {**new, "acknowledged": False, "cleared": False, "assignee_id": None}
+    else:
+        if new["end_ts"] > old["end_ts"] or new["start_ts"] != old["start_ts"]:
+            events.append((Kind.RETRIGGERED, new["end_ts"], {}))
+        if new["severity"] != old["severity"]:
+            retriggered = bool(events)
+            data = {"from": old["severity"], "to": new["severity"]}
+            events.append((Kind.SEVERITY_CHANGED, new["end_ts"] if retriggered else None, data))
+    if new["acknowledged"] and not old["acknowledged"]:
+        events.append((Kind.ACKNOWLEDGED, new["ack_ts"], {}))
+    if new["cleared"] and not old["cleared"]:
+        events.append((Kind.CLEARED, new["clear_ts"], {}))
+    if new["assignee_id"] != old["assignee_id"]:
+        if new["assignee_id"] is None:
+            events.append((Kind.UNASSIGNED, new["assign_ts"], {}))
+        else:
+            events.append((Kind.ASSIGNED, new["assign_ts"], _assignee(new)))
+    return events
+
+
+class Changes:
+    """What one write changed: counts, and the scopes whose pages must re-render."""
+
+    def __init__(self):
+        self.created = self.updated = self.events = 0
+        self.tenants = set()
+        self.customers = set()
+
+    @property
+    def any(self):
+        return bool(self.created or self.updated)
+
+    def touch(self, row):
+        self.tenants.add(row["tenant_id"])
+        if row["customer_id"] is not None:
+            self.customers.add(row["customer_id"])
+
+    def as_dict(self):
+        return {"created": self.created, "updated": self.updated, "events": self.events}
+
+
+def save_alarms(infos):
+    """Upsert ThingsBoard AlarmInfos by id, writing only what changed; returns Changes.
+
+    A batch with nothing new writes nothing: one SELECT, no INSERT or UPDATE.
+    """
+    changes = Changes()
+    latest = {info.id: row_from(info) for info in infos}  # the last look at each alarm wins
+    if not latest:
+        return changes
+    ids = [uuid.UUID(alarm_id) for alarm_id in latest]
+    stored = {
+        row["id"]: row
+        for row in Alarm.objects.filter(id__in=ids).values("id", "deleted", *TB_FIELDS)
+    }
+    now = timezone.now()
+    rows, events = [], []
+    for alarm_id, new in latest.items():
+        alarm_id = uuid.UUID(alarm_id)
+        old = stored.get(alarm_id)
+        if old is not None:
+            del old["id"]
+            if not old.pop("deleted") and old == new:
+                continue
+        if old is None:
+            changes.created += 1
+        else:
+            changes.updated += 1
+            changes.touch(old)
+        changes.touch(new)
+        rows.append(Alarm(id=alarm_id, changed_at=now, deleted=False, **new))
+        events += [
+            AlarmEvent(alarm_id=alarm_id, kind=kind, ts=ts, observed_at=now, data=data)
+            for kind, ts, data in events_between(old, new)
+        ]
+    if rows:
+        with transaction.atomic():
+            Alarm.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["id"],
+                update_fields=[*TB_FIELDS, "changed_at", "deleted"],
+            )
+            AlarmEvent.objects.bulk_create(events)
+        changes.events = len(events)
+        bump_scopes(changes)
+    return changes
+
+
+def mark_deleted(alarm_ids):
+    """ThingsBoard no longer has these alarms: keep them, marked deleted, with an event."""
+    changes = Changes()
+    now = timezone.now()
+    with transaction.atomic():
+        alarms = list(
+            Alarm.objects.select_for_update()
+            .filter(id__in=alarm_ids, deleted=False)
+            .values("id", "tenant_id", "customer_id")
+        )
+        Alarm.objects.filter(id__in=[a["id"] for a in alarms]).update(deleted=True, changed_at=now)
+        AlarmEvent.objects.bulk_create(
+            AlarmEvent(alarm_id=a["id"], kind=Kind.DELETED, observed_at=now) for a in alarms
+        )
+    for alarm in alarms:
+        changes.touch(alarm)
+    changes.updated = changes.events = len(alarms)
+    bump_scopes(changes)
+    return changes
+
+
+# --- change counters: what the live pages poll ---------------------------------------------
+
+
+def scope_key(kind, scope_id):
+    return key("scope", kind, scope_id)
+
+
+def bump_scopes(changes):
+    """Move the counter of every scope that changed, once the data is committed."""
+    keys = [scope_key("tenant", t) for t in changes.tenants]
+    keys += [scope_key("customer", c) for c in changes.customers]
+    if keys:
+        transaction.on_commit(lambda: _increment(keys))
+
+
+def _increment(keys):
+    try:
+        with get_redis().pipeline(transaction=False) as pipe:
+            for name in keys:
+                pipe.incr(name)
+            pipe.execute()
+    except Exception:
+        # Pages whose counter did not move refresh at the next change or reload.
+        log.warning("could not move the scope counters %s", keys, exc_info=True)

@@ -1,0 +1,23 @@
+"""Celery tasks: thin wrappers; the work is in sync.py."""
+
+import logging
+
+from celery import shared_task
+
+from alarmdesk.thingsboard.errors import ThingsBoardError
+
+from . import sync
+
+log = logging.getLogger(__name__)
+
+
+# The hard limit stays below sync.LOCK_TIMEOUT, so the lock outlives any run it guards.
+@shared_task(soft_time_limit=50, time_limit=60)
+def sync_alarms():
+    """One sync run (fast cycle; reconciliation when due; a backfill slice while pending)."""
+    try:
+        return sync.run_cycle()
+    except ThingsBoardError as error:
+        # Recorded by the sync (status, /healthz); the next beat tick tries again.
+        log.warning("alarm sync failed: %s", error)
+        return {"error": str(error)}
