@@ -119,6 +119,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.messages.context_processors.messages",
                 "alarmdesk.accounts.context_processors.tb_user",
+                "alarmdesk.alarms.context_processors.sync_status",
             ],
         },
     }

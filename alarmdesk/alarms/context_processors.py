@@ -1,0 +1,31 @@
+from datetime import datetime
+
+from django.conf import settings
+
+from .sync import age_seconds, status
+
+# A sync older than this many intervals is worth a warning on every page.
+STALE_AFTER_INTERVALS = 6
+
+
+def sync_status(request):
+    """What every signed-in page says about the store: history loading, sync failing."""
+    if not getattr(request, "tb_user", None):
+        return {}
+    try:
+        current = status() or {}
+    except Exception:  # Redis and the database both down: /healthz says which
+        current = {}
+    last_success = current.get("last_success")
+    age = age_seconds(last_success)
+    percent = current.get("backfill_percent")
+    return {
+        "sync_state": {
+            "as_of": last_success and datetime.fromisoformat(last_success),
+            "loading_percent": percent if percent is not None and percent < 100 else None,
+            "never": not current,
+            "failing": bool(current.get("last_error"))
+            or age is None
+            or age > STALE_AFTER_INTERVALS * settings.ALARMDESK_SYNC_SECONDS,
+        }
+    }
