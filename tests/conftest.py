@@ -67,6 +67,17 @@ def redis_server(tmp_path_factory):
     process.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """The SQLite test database in a file (WAL, as settings.py configures) instead of shared
+    memory: a worker subprocess can open it too (tests/alarms/test_worker.py), and a thread
+    can read it while another writes."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = str(path)
+
+
 @pytest.fixture(autouse=True)
 def _empty_redis(redis_server):
     redis_server.flushall()

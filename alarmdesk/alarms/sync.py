@@ -20,6 +20,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -31,7 +32,7 @@ from alarmdesk.thingsboard.errors import NotFound, ThingsBoardError
 
 from . import models
 from .account import ServiceAccount
-from .models import Alarm, SyncState
+from .models import Alarm, Customer, SyncState
 from .store import Changes, mark_deleted, save_alarms
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,9 @@ RECONCILE_PAGE_SIZE = 1000
 # At most this many single-alarm look-ups per reconciliation; the rest wait for the next.
 MAX_LOOKUPS = 500
 BACKFILL_BUDGET_SECONDS = 20
-# Longer than the task's hard time limit, so a killed worker's lock expires on its own
-# and a live one never loses it.
+# Longer than the task's hard time limit (enforced by the prefork pool, which `make run` and
+# the README's production commands use), so a killed worker's lock expires on its own and a
+# live one never loses it.
 LOCK_KEY = key("sync", "lock")
 LOCK_TIMEOUT = 75
 STATUS_KEY = key("sync", "status")
@@ -161,6 +163,7 @@ def reconcile(cycle, state, tenant_id):
     _look_up(cycle, stored_active - listed_ids)
     if state.backfill_done:
         _check_history(cycle, state, tenant_id)
+    _save_customers(cycle, tenant_id)
     state.last_reconcile = timezone.now()
 
 
@@ -208,6 +211,27 @@ def _check_history(cycle, state, tenant_id):
     cycle.save(listed)
     listed_ids = {uuid.UUID(info.id) for info in listed}
     _look_up(cycle, set(stored.values_list("id", flat=True)) - listed_ids)
+
+
+def _save_customers(cycle, tenant_id):
+    """The customers' titles, for the tenant administrators' pages (a few requests)."""
+    customers, page_number = [], 0
+    while True:
+        cycle.requests += 1
+        page = cycle.account.call(lambda tb, n=page_number: tb.customers(page=n, page_size=1000))
+        customers += page.data
+        if not page.has_next:
+            break
+        page_number += 1
+    stored = dict(Customer.objects.filter(tenant_id=tenant_id).values_list("id", "title"))
+    fresh = {uuid.UUID(c.id): c.title for c in customers}
+    if fresh != stored:
+        Customer.objects.bulk_create(
+            [Customer(id=i, tenant_id=tenant_id, title=t) for i, t in fresh.items()],
+            update_conflicts=True,
+            unique_fields=["id"],
+            update_fields=["title", "tenant_id"],
+        )
 
 
 # --- the backfill ----------------------------------------------------------------------------
@@ -273,11 +297,15 @@ def _run_locked(cycle, reconcile_now):
         state, _ = SyncState.objects.get_or_create(tenant_id=tenant_id)
         before = _persistent(state)
         fast_cycle(cycle, state)
+        if _persistent(state) != before:
+            # Keep the watermarks even if a later step of this run fails: otherwise every
+            # following fast cycle would read further back.
+            state.save(update_fields=["watermarks"])
         if reconcile_now or _reconcile_due(state):
             reconcile(cycle, state, tenant_id)
         if not state.backfill_done:
             backfill_step(cycle, state)
-    except ThingsBoardError as error:
+    except (ThingsBoardError, SoftTimeLimitExceeded) as error:
         _record_failure(cycle, state, error, started)
         raise
     duration_ms = int((time.monotonic() - started) * 1000)
@@ -312,6 +340,7 @@ def _reconcile_due(state):
 
 
 def _record_failure(cycle, state, error, started):
+    error = error if str(error) else "the run took longer than its time limit"
     log.warning("sync cycle failed: %s", error)
     duration_ms = int((time.monotonic() - started) * 1000)
     if state is not None:

@@ -3,10 +3,11 @@
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from alarmdesk.thingsboard.errors import ThingsBoardError
 
-from . import sync
+from . import bulk, sync
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,13 @@ def sync_alarms():
     """One sync run (fast cycle; reconciliation when due; a backfill slice while pending)."""
     try:
         return sync.run_cycle()
-    except ThingsBoardError as error:
+    except (ThingsBoardError, SoftTimeLimitExceeded) as error:
         # Recorded by the sync (status, /healthz); the next beat tick tries again.
         log.warning("alarm sync failed: %s", error)
         return {"error": str(error)}
+
+
+@shared_task(soft_time_limit=600, time_limit=660)
+def run_bulk_job(job_id, session_key):
+    """Every alarm of a bulk job, as the user who asked, with their session's tokens."""
+    bulk.run(job_id, session_key)

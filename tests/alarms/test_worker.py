@@ -1,0 +1,227 @@
+"""The sync as Celery runs it: a real worker (a thread of this process, or a subprocess
+killed with SIGKILL mid-cycle), the real broker (the session Redis), the real lock.
+
+Never eager mode: the tasks go through Redis to a worker, as in production.
+"""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from celery import signals
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings as django_settings
+from django.db import connection
+
+from alarmdesk.alarms import models, sync
+from alarmdesk.alarms.models import Alarm, AlarmEvent, SyncState
+from alarmdesk.alarms.tasks import sync_alarms
+from alarmdesk.celery import app
+from tests.alarms.conftest import all_alarms, sim, store_differences
+from tests.conftest import TENANT
+
+Kind = AlarmEvent.Kind
+# Kinds an alarm can record at most once.
+ONCE = (Kind.CREATED, Kind.ACKNOWLEDGED, Kind.CLEARED, Kind.DELETED)
+
+
+def wait_until(condition, timeout, what):
+    """Poll `condition` until it returns something true (returned), or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.02)
+
+
+def _drop_broker_connections(celery_app):
+    """Forget the app's broker pools, so the next use takes kombu's pools for the current URL
+    (kombu keeps one per URL, for the process: not closed here)."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def celery_app(settings, monkeypatch):
+    """alarmdesk.celery's app with its broker on the session Redis.
+
+    settings.py set CELERY_BROKER_URL from the REDIS_URL it read at import, before the session
+    fixture moved Redis to a free port; connections are created anew after the change."""
+    saved = app.conf.broker_url
+    _drop_broker_connections(app)
+    app.conf.broker_url = settings.REDIS_URL
+    # The embedded worker sets up Celery's logging (root logger level and handlers) unless
+    # someone handles setup_logging: keep the test session's logging as it is.
+    signals.setup_logging.connect(_keep_logging, weak=False)
+    for name in ("CELERY_LOG_LEVEL", "CELERY_LOG_FILE"):  # written by that setup; restored
+        monkeypatch.delenv(name, raising=False)
+    yield app
+    signals.setup_logging.disconnect(_keep_logging)
+    _drop_broker_connections(app)
+    app.conf.broker_url = saved
+
+
+def _keep_logging(**kwargs):
+    pass
+
+
+@pytest.fixture
+def task_results():
+    """{task id: return value} of every task a worker thread of this process finishes."""
+    results = {}
+
+    def record(task_id=None, retval=None, **kwargs):
+        results[task_id] = retval
+
+    signals.task_postrun.connect(record, weak=False)
+    yield results
+    signals.task_postrun.disconnect(record)
+
+
+@contextlib.contextmanager
+def worker_thread(celery_app, **options):
+    """A real worker consuming from Redis, on a thread of this process (so it shares the
+    test database and settings)."""
+    with start_worker(celery_app, perform_ping_check=False, **options) as worker:
+        yield worker
+
+
+def raise_alarm(tbsim, tb, alarm_type):
+    devices = tb.get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1}).json()
+    device = devices["data"][0]["name"]
+    return sim(tbsim, "/sim/alarms", {"device": device, "type": alarm_type, "severity": "MAJOR"})
+
+
+def test_a_worker_runs_the_sync_and_brings_new_alarms(synced, tb, celery_app, task_results):
+    with worker_thread(celery_app, pool="solo"):
+        first = sync_alarms.delay().id
+        wait_until(lambda: first in task_results, 60, "the first sync task to finish")
+        assert task_results[first]["created"] == len(all_alarms(tb)) > 1000
+        assert SyncState.objects.get().backfill_done
+        assert store_differences(tb) == {}
+
+        new = raise_alarm(synced, tb, "Through Celery")["id"]["id"]
+        second = sync_alarms.delay().id
+        wait_until(lambda: Alarm.objects.filter(id=new).exists(), 30, "the new alarm stored")
+        wait_until(lambda: second in task_results, 30, "the second sync task to finish")
+
+    assert task_results[second]["created"] == 1
+    assert list(AlarmEvent.objects.filter(alarm_id=new).values_list("kind", flat=True)) == [
+        Kind.CREATED
+    ]
+    assert store_differences(tb) == {}
+
+
+def test_two_tasks_at_once_one_runs_and_the_other_skips(
+    synced, tbsim, celery_app, task_results, redis_server
+):
+    sync.run_cycle()  # the backfill, quickly, before ThingsBoard slows down
+    sim(tbsim, "/sim/faults", {"latency_ms": 300})  # a cycle of 4 requests lasts > 1 s
+    with worker_thread(celery_app, pool="threads", concurrency=2):
+        ids = [sync_alarms.delay().id, sync_alarms.delay().id]
+        wait_until(lambda: all(i in task_results for i in ids), 30, "both tasks to finish")
+
+    results = [task_results[i] for i in ids]
+    assert sum(result is None for result in results) == 1, results
+    [ran] = [result for result in results if result is not None]
+    assert ran["requests"] == 4
+    assert not redis_server.exists(sync.LOCK_KEY)  # released by the run that held it
+
+
+@pytest.fixture
+def worker_process(synced, settings, tmp_path):
+    """start() -> a `celery worker --pool solo` subprocess of the project, on the test's
+    Redis, simulator and (file) database; killed at the end if still alive."""
+    database = connection.settings_dict
+    if database["ENGINE"] != "django.db.backends.sqlite3" or connection.is_in_memory_db():
+        pytest.skip("needs the test database in a SQLite file (tests/conftest.py)")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "alarmdesk.settings",
+        "SECRET_KEY": django_settings.SECRET_KEY,
+        "DATABASE_URL": f"sqlite:///{database['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "TB_URL": synced.url,
+        "TB_SYNC_USERNAME": TENANT[0],
+        "TB_SYNC_PASSWORD": TENANT[1],
+        "CELERY_SKIP_CHECKS": "1",
+    }
+    log_path = tmp_path / "worker.log"
+    processes = []
+
+    def start():
+        command = [sys.executable, "-m", "celery", "-A", "alarmdesk.celery", "worker"]
+        command += ["--pool", "solo", "--loglevel", "INFO", "--without-mingle"]
+        command += ["--without-gossip", "--without-heartbeat", "--hostname", "killed@%h"]
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                command, env=env, cwd=django_settings.BASE_DIR, stdout=log, stderr=log
+            )
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    if log_path.exists():
+        print(log_path.read_text()[-5000:])  # shown by pytest when the test failed
+
+
+def test_a_worker_killed_mid_cycle_loses_nothing(
+    synced, tb, tbsim, celery_app, worker_process, redis_server
+):
+    # ThingsBoard slow: the first cycle (about ten requests, the backfill of ~1,400 alarms)
+    # lasts seconds, and the worker is killed while it is writing them.
+    assert len(all_alarms(tb)) > models.BACKFILL_PAGE_SIZE  # a backfill of two pages at least
+    sim(tbsim, "/sim/faults", {"latency_ms": 300})
+    worker = worker_process()
+    sync_alarms.delay()
+
+    # Killed once the backfill has committed its first page and is reading the next: some
+    # alarms stored, the backfill's progress saved, the run unfinished.
+    def mid_backfill():
+        state = SyncState.objects.filter(backfill_page__gte=1).first()
+        return state is not None and not state.backfill_done
+
+    wait_until(mid_backfill, 60, "the killed worker's cycle to reach its backfill")
+    os.kill(worker.pid, signal.SIGKILL)  # --pool solo: this process runs the task itself
+    assert worker.wait(timeout=10) == -signal.SIGKILL
+
+    state = SyncState.objects.get()
+    assert not state.backfill_done
+    assert state.last_success is None  # the killed run never finished
+    assert 0 < Alarm.objects.count() < len(all_alarms(tb))
+
+    # The dead worker's lock stays, bounded by its timeout, and holds other runs off till then.
+    assert 0 < redis_server.ttl(sync.LOCK_KEY) <= sync.LOCK_TIMEOUT
+    assert sync.run_cycle() is None
+    # Waiting out the rest of the 75 s would exceed this file's budget: the TTL is bounded
+    # (above), so Redis is only asked to expire the key now, and expires it itself.
+    redis_server.pexpire(sync.LOCK_KEY, 1)
+    wait_until(lambda: not redis_server.exists(sync.LOCK_KEY), 5, "the lock to expire")
+
+    sim(tbsim, "/sim/faults", method="DELETE")
+    counts = sync.run_cycle()
+    assert counts is not None
+    assert SyncState.objects.get().backfill_done
+    assert store_differences(tb) == {}
+
+    once = Counter(
+        AlarmEvent.objects.filter(kind__in=ONCE).values_list("alarm_id", "kind").iterator()
+    )
+    assert [pair for pair, number in once.items() if number > 1] == []
+    created = Counter(
+        AlarmEvent.objects.filter(kind=Kind.CREATED).values_list("alarm_id", flat=True)
+    )
+    assert set(created) == set(Alarm.objects.values_list("id", flat=True))
+    assert set(created.values()) == {1}
