@@ -25,6 +25,7 @@ from .errors import (
 from .types import (
     AlarmComment,
     AlarmInfo,
+    Customer,
     Entity,
     Page,
     TimeSeries,
@@ -235,6 +236,12 @@ class ThingsBoardClient:
             "sortOrder": "ASC",
         }
         return Page.from_json(self._request("GET", path, params=params), Entity.from_json)
+
+    def customers(self, *, page=0, page_size=100) -> Page[Customer]:
+        """The tenant's customers, by title (tenant administrators only)."""
+        params = {"page": page, "pageSize": page_size, "sortProperty": "title", "sortOrder": "ASC"}
+        answer = self._request("GET", "/api/customers", params=params)
+        return Page.from_json(answer, Customer.from_json)
 
     def device(self, device_id) -> Entity:
         return Entity.from_json(self._request("GET", f"/api/device/{_path(device_id)}"))

@@ -295,6 +295,19 @@ class Entity:
 
 
 @dataclass(frozen=True, slots=True)
+class Customer:
+    """A customer of the tenant (section 6.3)."""
+
+    id: str
+    title: str
+
+    @classmethod
+    def from_json(cls, data):
+        with _parsing("customer"):
+            return cls(id=_id(data["id"]), title=_text(data["title"]))
+
+
+@dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     """One page of a paged list (PageData, section 1)."""
 

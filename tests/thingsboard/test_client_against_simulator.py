@@ -302,6 +302,18 @@ def test_a_device_is_read_with_its_customer(connect):
     assert client.device(devices[0].id) == devices[0]
 
 
+def test_a_tenant_admin_lists_its_customers_by_title(connect):
+    customers = connect(TENANT).customers(page_size=100).data
+    titles = [customer.title for customer in customers]
+    assert titles == sorted(titles)
+    assert {"Customer A", "Customer B", "Customer C"} <= set(titles)
+
+
+def test_a_customer_user_may_not_list_customers(connect):
+    with pytest.raises(PermissionDenied):
+        connect(CUSTOMER_A).customers()
+
+
 def test_telemetry_history_comes_as_numbers_oldest_first_within_the_range(connect):
     client = connect(TENANT)
     alarm = active_alarm(client, type_list=("High Temperature", "Low Temperature"))
