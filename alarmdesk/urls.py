@@ -1,10 +1,12 @@
-from django.urls import path
+from django.urls import include, path
+from django.views.generic.base import RedirectView
 
 from alarmdesk import health
 from alarmdesk.accounts import views as accounts
 
 urlpatterns = [
-    path("", accounts.home, name="home"),
+    path("", RedirectView.as_view(pattern_name="alarm_list"), name="home"),
+    path("alarms/", include("alarmdesk.alarms.urls")),
     path("login/", accounts.login, name="login"),
     path("logout/", accounts.logout, name="logout"),
     path("healthz", health.healthz, name="healthz"),

@@ -12,6 +12,7 @@ import requests
 from django.conf import settings
 from django.core.cache import caches
 
+from alarmdesk.celery import app as celery_app
 from alarmdesk.tbsim.app import Options
 from alarmdesk.tbsim.server import RunningSimulator
 
@@ -62,6 +63,7 @@ def redis_server(tmp_path_factory):
     settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
     settings.CACHES["default"]["LOCATION"] = settings.REDIS_URL
     caches.__dict__.pop("settings", None)  # the handler re-reads CACHES on next use
+    celery_app.conf.broker_url = settings.REDIS_URL  # tasks sent by views queue here
     yield client
     process.terminate()
     process.wait(timeout=10)

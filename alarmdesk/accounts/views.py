@@ -9,7 +9,6 @@ from django.views.decorators.http import require_POST
 from alarmdesk.thingsboard import errors
 
 from . import throttle
-from .decorators import tb_login_required
 from .forms import LoginForm
 from .tenant import served_tenant_id
 from .tokens import new_client, store, tb_call
@@ -76,7 +75,7 @@ def login(request):
         new_client(pair.token).logout()
         return _refusal(request, form, next_url, OTHER_TENANT, status=403)
     store(request, pair, user)
-    return redirect(next_url or "home")
+    return redirect(next_url or "alarm_list")
 
 
 @require_POST
@@ -89,8 +88,3 @@ def logout(request):
     request.session.flush()
     messages.info(request, "You are signed out.")
     return redirect(settings.LOGIN_URL)
-
-
-@tb_login_required
-def home(request):
-    return render(request, "accounts/home.html")

@@ -23,8 +23,8 @@ def stored_tokens(client):
 def test_each_demo_persona_signs_in_and_sees_who_they_are(client, dashboard, persona):
     response = sign_in(client, persona)
     assert response.status_code == 302
-    assert response["Location"] == "/"
-    page = client.get("/")
+    assert response["Location"] == "/alarms/"
+    page = client.get("/alarms/")
     assert persona[0] in page.content.decode()
 
 
@@ -51,7 +51,7 @@ def test_the_token_never_reaches_the_browser(client, dashboard):
     response = sign_in(client, TENANT)
     token = stored_tokens(client)["token"]
     refresh = stored_tokens(client)["refresh_token"]
-    page = client.get("/")
+    page = client.get("/alarms/")
     for cookie in list(response.cookies.values()) + list(client.cookies.values()):
         assert token not in cookie.value
         assert refresh not in cookie.value
@@ -127,18 +127,18 @@ def test_next_is_honoured_after_signing_in(client, dashboard):
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x"])
 def test_next_pointing_off_site_is_ignored(client, dashboard, target):
     response = sign_in(client, TENANT, next_url=target)
-    assert response["Location"] == "/"
+    assert response["Location"] == "/alarms/"
 
 
 def test_a_page_asks_for_sign_in_and_remembers_where_the_user_was(client, dashboard):
-    response = client.get("/?tab=1")
+    response = client.get("/alarms/?status=ANY")
     assert response.status_code == 302
-    assert response["Location"] == "/login/?next=%2F%3Ftab%3D1"
+    assert response["Location"] == "/login/?next=%2Falarms%2F%3Fstatus%3DANY"
 
 
 def test_htmx_requests_get_hx_redirect_instead_of_a_login_page(client, dashboard):
     response = client.get(
-        "/", headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/"}
+        "/alarms/", headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/alarms/"}
     )
     assert response.status_code == 200
     assert response["HX-Redirect"].startswith("/login/?next=")
@@ -154,7 +154,7 @@ def test_signing_out_makes_the_old_token_useless_at_thingsboard(client, dashboar
     )
     assert answer.status_code == 401
     assert answer.json()["errorCode"] == 11
-    assert client.get("/").status_code == 302
+    assert client.get("/alarms/").status_code == 302
 
 
 def test_sign_out_requires_post(client, dashboard):

@@ -15,7 +15,7 @@ def signed_in(client, synced):
 
 
 def test_before_any_sync_the_page_says_so(signed_in):
-    assert "has not run yet" in signed_in.get("/").content.decode()
+    assert "has not run yet" in signed_in.get("/alarms/").content.decode()
 
 
 def test_loading_history_shows_its_progress(signed_in, monkeypatch):
@@ -23,11 +23,11 @@ def test_loading_history_shows_its_progress(signed_in, monkeypatch):
     sync.run_cycle()
     percent = SyncState.objects.get().backfill_percent
     assert 0 < percent < 100
-    page = signed_in.get("/").content.decode()
+    page = signed_in.get("/alarms/").content.decode()
     assert f"Loading history: {percent}%" in page
     while not SyncState.objects.get().backfill_done:
         sync.run_cycle()
-    page = signed_in.get("/").content.decode()
+    page = signed_in.get("/alarms/").content.decode()
     assert "Loading history" not in page
     assert "sync is failing" not in page
     assert "not run yet" not in page
@@ -38,7 +38,7 @@ def test_a_failing_sync_is_shown_with_the_age_of_the_data(signed_in, synced):
     sim(synced, "/sim/faults", {"outage": True})
     with pytest.raises(sync.ThingsBoardError):
         sync.run_cycle()
-    page = signed_in.get("/").content.decode()
+    page = signed_in.get("/alarms/").content.decode()
     assert "The alarm sync is failing: alarms are as of" in page
 
 

@@ -6,14 +6,14 @@ from tests.conftest import TENANT
 
 
 def test_signing_in_and_out_in_chromium(app, page, tbsim):
-    page.goto(f"{app}/")
-    expect(page).to_have_url(f"{app}/login/?next=%2F")
+    page.goto(f"{app}/alarms/")
+    expect(page).to_have_url(f"{app}/login/?next=%2Falarms%2F")
 
     page.get_by_label("Email").fill(TENANT[0])
     page.get_by_label("Password").fill(TENANT[1])
     page.get_by_role("button", name="Sign in").click()
 
-    expect(page).to_have_url(f"{app}/")
+    expect(page).to_have_url(f"{app}/alarms/")
     expect(page.locator(".who")).to_contain_text("Tenant administrator")
     cookies = page.context.cookies()
     assert {cookie["name"] for cookie in cookies} <= {"sessionid", "csrftoken"}
@@ -21,8 +21,8 @@ def test_signing_in_and_out_in_chromium(app, page, tbsim):
 
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{app}/login/")
-    page.goto(f"{app}/")
-    expect(page).to_have_url(f"{app}/login/?next=%2F")
+    page.goto(f"{app}/alarms/")
+    expect(page).to_have_url(f"{app}/login/?next=%2Falarms%2F")
     assert page.console_errors == []
 
 

@@ -1,0 +1,122 @@
+"""The list's filters, sort and page, parsed from the URL (DESIGN.md, "URLs")."""
+
+import uuid
+from datetime import UTC, datetime, time, timedelta
+
+from django import forms
+from django.db.models import Q
+
+from .models import SEVERITIES
+
+STATUSES = ("ACTIVE", "ANY", "CLEARED", "ACK", "UNACK")
+STATUS_FILTERS = {
+    "ANY": Q(),
+    "ACTIVE": Q(cleared=False),
+    "CLEARED": Q(cleared=True),
+    "ACK": Q(acknowledged=True),
+    "UNACK": Q(acknowledged=False),
+}
+# Sort keys of the URL -> ORDER BY. Severity goes by rank (CRITICAL first), never by word.
+SORTS = {
+    "severity": ("severity_rank", "-start_ts"),
+    "-severity": ("-severity_rank", "-start_ts"),
+    "created": ("start_ts",),
+    "-created": ("-start_ts",),
+    "updated": ("end_ts",),
+    "-updated": ("-end_ts",),
+    "type": ("type", "-start_ts"),
+    "-type": ("-type", "-start_ts"),
+}
+SORT_LABELS = {
+    "severity": "Most severe first",
+    "-severity": "Least severe first",
+    "-created": "Newest first",
+    "created": "Oldest first",
+    "-updated": "Recently updated",
+    "type": "Type A-Z",
+}
+PAGE_SIZE = 50
+
+
+def _ms(moment):
+    return int(moment.timestamp() * 1000)
+
+
+class AlarmFilter(forms.Form):
+    status = forms.ChoiceField(choices=[(s, s.title()) for s in STATUSES], required=False)
+    severity = forms.MultipleChoiceField(
+        choices=[(s, s.title()) for s in SEVERITIES], required=False
+    )
+    type = forms.MultipleChoiceField(choices=[], required=False)
+    q = forms.CharField(max_length=100, required=False, strip=True)
+    assignee = forms.CharField(max_length=36, required=False)
+    customer = forms.CharField(max_length=36, required=False)
+    since = forms.DateField(required=False)
+    until = forms.DateField(required=False)
+    sort = forms.ChoiceField(choices=[(s, s) for s in SORTS], required=False)
+    page = forms.IntegerField(min_value=1, max_value=100_000, required=False)
+
+    def __init__(self, data, *, types=(), **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["type"].choices = [(t, t) for t in types]
+
+    def clean_assignee(self):
+        return _id_or_word(self.cleaned_data["assignee"], ("me", "none"), "assignee")
+
+    def clean_customer(self):
+        return _id_or_word(self.cleaned_data["customer"], ("none",), "customer")
+
+    def apply(self, alarms, user, *, with_severity=True):
+        """The alarms the filter selects (severity left out for the per-severity counts)."""
+        data = self.cleaned_data
+        alarms = alarms.filter(STATUS_FILTERS[data.get("status") or "ACTIVE"])
+        if with_severity and data.get("severity"):
+            alarms = alarms.filter(severity__in=data["severity"])
+        if data.get("type"):
+            alarms = alarms.filter(type__in=data["type"])
+        if data.get("q"):
+            q = data["q"]
+            alarms = alarms.filter(
+                Q(type__icontains=q)
+                | Q(originator_name__icontains=q)
+                | Q(originator_label__icontains=q)
+            )
+        assignee = data.get("assignee")
+        if assignee == "me":
+            alarms = alarms.filter(assignee_id=user.id)
+        elif assignee == "none":
+            alarms = alarms.filter(assignee_id=None)
+        elif assignee:
+            alarms = alarms.filter(assignee_id=assignee)
+        customer = data.get("customer")
+        if customer and user.is_tenant_admin:
+            alarms = alarms.filter(customer_id=None if customer == "none" else customer)
+        # A window keeps the alarms active at some point in it: one raised long ago and
+        # still active is never hidden by a window.
+        if data.get("since"):
+            since = _ms(datetime.combine(data["since"], time(), tzinfo=UTC))
+            alarms = alarms.filter(Q(clear_ts=None) | Q(clear_ts__gte=since))
+        if data.get("until"):
+            until = _ms(datetime.combine(data["until"] + timedelta(days=1), time(), tzinfo=UTC))
+            alarms = alarms.filter(start_ts__lt=until)
+        return alarms
+
+    @property
+    def sort_key(self):
+        return self.cleaned_data.get("sort") or "severity"
+
+    @property
+    def page_number(self):
+        return self.cleaned_data.get("page") or 1
+
+    def ordered(self, alarms):
+        return alarms.order_by(*SORTS[self.sort_key], "id")
+
+
+def _id_or_word(value, words, what):
+    if not value or value in words:
+        return value
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise forms.ValidationError(f"Unknown {what}") from None

@@ -1,0 +1,71 @@
+import uuid
+
+from django import forms
+
+ACTION_CHOICES = [
+    ("ack", "Acknowledge"),
+    ("clear", "Clear"),
+    ("assign", "Assign"),
+    ("unassign", "Unassign"),
+    ("comment", "Comment"),
+]
+BULK_CHOICES = [
+    ("ack", "Acknowledge"),
+    ("clear", "Clear"),
+    ("assign", "Assign to me"),
+    ("unassign", "Unassign"),
+]
+
+
+class _Errors:
+    def error_text(self):
+        return " ".join(str(e) for errors in self.errors.values() for e in errors)
+
+
+class ActionForm(_Errors, forms.Form):
+    """POST /alarms/<uuid>/: action, plus `assignee` (a user id or "me") or `text`."""
+
+    action = forms.ChoiceField(choices=ACTION_CHOICES)
+    assignee = forms.CharField(max_length=36, required=False)
+    text = forms.CharField(max_length=4000, required=False, strip=True)
+
+    def clean(self):
+        data = super().clean()
+        action = data.get("action")
+        if action == "assign":
+            assignee = data.get("assignee") or ""
+            if assignee != "me":
+                try:
+                    data["assignee"] = str(uuid.UUID(assignee))
+                except ValueError:
+                    raise forms.ValidationError("Choose whom to assign the alarm to.") from None
+        if action == "comment" and not data.get("text"):
+            raise forms.ValidationError("Write a comment first.")
+        return data
+
+    def action_arguments(self):
+        data = self.cleaned_data
+        return {"action": data["action"], "assignee": data["assignee"], "text": data["text"]}
+
+
+class UUIDList(forms.MultipleChoiceField):
+    def valid_value(self, value):
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            return False
+        return True
+
+
+class BulkForm(_Errors, forms.Form):
+    """POST /alarms/bulk/: action, and `ids` or the list's filter with `all=1`."""
+
+    action = forms.ChoiceField(choices=BULK_CHOICES)
+    ids = UUIDList(required=False)
+    all = forms.BooleanField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("all") and not data.get("ids"):
+            raise forms.ValidationError("Select some alarms first.")
+        return data

@@ -1,0 +1,284 @@
+"""The triage pages: the alarm list, the alarm detail, and bulk actions."""
+
+import json
+import logging
+import time
+
+from django.contrib import messages
+from django.db.models import Count
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from kombu.exceptions import OperationalError
+
+from alarmdesk.accounts.decorators import tb_login_required
+from alarmdesk.accounts.tokens import tb_call
+from alarmdesk.thingsboard import errors
+
+from . import access, actions, tasks
+from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter
+from .forms import BULK_CHOICES, ActionForm, BulkForm
+from .live import scope_version
+from .models import SEVERITIES, Alarm, AuditEntry, BulkJob, Customer
+from .store import mark_deleted, save_alarms
+from .timeline import timeline
+
+log = logging.getLogger(__name__)
+
+# What a list row shows, read as plain dicts: cheaper to render than model instances.
+ROW_FIELDS = (
+    "id",
+    "type",
+    "originator_name",
+    "originator_label",
+    "customer_id",
+    "severity",
+    "acknowledged",
+    "cleared",
+    "status",
+    "start_ts",
+    "end_ts",
+    "assignee_id",
+    "assignee_email",
+    "assignee_first_name",
+    "assignee_last_name",
+    "changed_at",
+    "deleted",
+)
+
+
+def _rows(alarms, user, since=None):
+    rows = list(alarms.values(*ROW_FIELDS))
+    titles = _customer_titles(user) if user.is_tenant_admin else {}
+    for row in rows:
+        row["customer"] = titles.get(row["customer_id"], "") if row["customer_id"] else ""
+        row["unavailable"] = access.unavailable_actions(_Facts(row))
+        row["fresh"] = since is not None and row["changed_at"].timestamp() > since
+    return rows
+
+
+class _Facts:
+    """A row dict seen as the alarm the access rule reasons about."""
+
+    def __init__(self, row):
+        self.__dict__.update(row)
+
+
+def _customer_titles(user):
+    return dict(Customer.objects.filter(tenant_id=user.tenant_id).values_list("id", "title"))
+
+
+def _filter_form(request, user, alarms):
+    types = alarms.order_by().values_list("type", flat=True).distinct()
+    form = AlarmFilter(request.GET, types=types)
+    form.is_valid()  # invalid fields are left out of cleaned_data and shown as errors
+    return form
+
+
+@tb_login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def alarm_list(request):
+    user = request.tb_user
+    version, as_of = scope_version(user)
+    if request.htmx and version and request.GET.get("v") == version:
+        # Nothing changed in this user's scope: nothing to swap (htmx ignores a 204).
+        return _unchanged(as_of)
+    alarms = access.visible_alarms(user)
+    form = _filter_form(request, user, alarms)
+    counts = dict(
+        form.apply(alarms, user, with_severity=False)
+        .order_by()
+        .values_list("severity")
+        .annotate(n=Count("id"))
+    )
+    chosen = form.cleaned_data.get("severity") or SEVERITIES
+    total = sum(counts.get(severity, 0) for severity in chosen)
+    page = min(form.page_number, max(1, -(-total // PAGE_SIZE)))
+    selected = form.ordered(form.apply(alarms, user))
+    since = _float(request.GET.get("t")) if request.htmx else None
+    context = {
+        "form": form,
+        "rows": _rows(selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], user, since),
+        "counts": [(s, counts.get(s, 0), s in chosen) for s in SEVERITIES],
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // PAGE_SIZE)),
+        "sort_labels": SORT_LABELS,
+        "version": version,
+        "rendered_at": time.time(),
+        "as_of": as_of,
+        "customers": _customer_titles(user).items() if user.is_tenant_admin else (),
+        "assignees": _assignees(alarms),
+    }
+    template = "alarms/list.html#alarm-table" if request.htmx else "alarms/list.html"
+    return render(request, template, context)
+
+
+def _unchanged(as_of):
+    response = HttpResponse(status=204)
+    if as_of:
+        response["X-Sync-As-Of"] = as_of
+    return response
+
+
+def _float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _assignees(alarms):
+    return (
+        alarms.exclude(assignee_id=None)
+        .order_by("assignee_email")
+        .values_list("assignee_id", "assignee_email")
+        .distinct()
+    )
+
+
+@tb_login_required
+@require_http_methods(["GET", "POST"])
+def alarm_detail(request, alarm_id):
+    user = request.tb_user
+    if request.method == "POST":
+        return _act(request, user, alarm_id)
+    source = _read_live(request, user, alarm_id)
+    alarm = access.get_alarm_for(user, alarm_id)
+    live = source == "live"
+    comments, candidates = _comments_and_candidates(request, alarm) if live else ((), ())
+    context = {
+        "alarm": alarm,
+        "source": source,
+        "details_json": json.dumps(alarm.details, indent=2, ensure_ascii=False, sort_keys=True),
+        "timeline": timeline(alarm, comments),
+        "candidates": candidates,
+        "unavailable": access.unavailable_actions(alarm),
+        "action_form": ActionForm(),
+    }
+    return render(request, "alarms/detail.html", context)
+
+
+def _read_live(request, user, alarm_id):
+    """Refresh the store's copy from ThingsBoard with the user's token; say where the page's
+    data comes from. ThingsBoard's 403 and a customer mismatch both become our 404."""
+    try:
+        info = tb_call(request, lambda tb: tb.alarm_info(alarm_id))
+    except errors.NotFound:
+        mark_deleted([access.get_alarm_for(user, alarm_id).id])
+        return "deleted"
+    except errors.PermissionDenied:
+        raise Http404("No such alarm") from None
+    except errors.ThingsBoardError:
+        log.info("ThingsBoard unavailable for alarm %s; showing the store", alarm_id)
+        return "store"
+    if not access.may_see(user, info.tenant_id, info.customer_id):
+        raise Http404("No such alarm")
+    save_alarms([info])
+    return "live"
+
+
+def _comments_and_candidates(request, alarm):
+    try:
+        comments = tb_call(request, lambda tb: tb.comments(alarm.id, page_size=200)).data
+        candidates = tb_call(request, lambda tb: tb.users_for_assign(alarm.id, page_size=100)).data
+    except errors.ThingsBoardError:
+        log.info("comments or assignees of %s unavailable", alarm.id)
+        return (), ()
+    return comments, candidates
+
+
+def _act(request, user, alarm_id):
+    alarm = access.get_alarm_for(user, alarm_id)
+    form = ActionForm(request.POST)
+    if not form.is_valid():
+        result = actions.Result(AuditEntry.Outcome.FAILED, form.error_text())
+    else:
+        result = actions.perform(request, user, alarm.id, **form.action_arguments())
+    alarm.refresh_from_db()
+    kept_text = "" if result.ok else request.POST.get("text", "")
+    if request.htmx:
+        if request.headers.get("HX-Target", "").startswith("row-"):
+            row = _rows(Alarm.objects.filter(id=alarm.id), user)[0]
+            context = {"row": row, "result": result}
+            return render(request, "alarms/list.html#alarm-row", context)
+        context = {"alarm": alarm, "result": result, "kept_text": kept_text}
+        context["unavailable"] = access.unavailable_actions(alarm)
+        return render(request, "alarms/detail.html#alarm-actions", context)
+    (messages.success if result.ok else messages.error)(request, result.message)
+    return redirect(_back(request, alarm))
+
+
+def _back(request, alarm):
+    back = request.POST.get("next")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return back
+    return reverse("alarm_detail", args=[alarm.id])
+
+
+@tb_login_required
+@require_POST
+def bulk(request):
+    user = request.tb_user
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.error_text())
+        return redirect(_back_to_list(request))
+    alarms = access.visible_alarms(user)
+    if form.cleaned_data["all"]:
+        filters = AlarmFilter(request.POST, types=alarms.values_list("type", flat=True))
+        filters.is_valid()
+        alarms = filters.apply(alarms, user)
+    else:
+        alarms = alarms.filter(id__in=form.cleaned_data["ids"])
+    ids = [
+        str(i) for i in alarms.order_by("severity_rank", "-start_ts").values_list("id", flat=True)
+    ]
+    if not ids:
+        messages.info(request, "No alarm was selected.")
+        return redirect(_back_to_list(request))
+    job = BulkJob.objects.create(
+        user_id=user.id, user_email=user.email, action=form.cleaned_data["action"], alarm_ids=ids
+    )
+    request.session.save()  # the worker acts with this session's tokens
+    try:
+        tasks.run_bulk_job.delay(job.id, request.session.session_key)
+    except OperationalError:
+        log.warning("could not queue bulk job %s", job.id, exc_info=True)
+        job.delete()
+        messages.error(request, "The job queue is unavailable, so nothing was done. Try again.")
+        return redirect(_back_to_list(request))
+    return redirect("bulk_job", job_id=job.id)
+
+
+def _back_to_list(request):
+    back = request.POST.get("next")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return back
+    return reverse("alarm_list")
+
+
+@tb_login_required
+@require_GET
+def bulk_job(request, job_id):
+    job = get_object_or_404(BulkJob, id=job_id, user_id=request.tb_user.id)
+    results = job.auditentry_set.select_related("alarm").order_by("id")
+    done = job.finished_at is not None
+    counts = dict(results.order_by().values_list("outcome").annotate(n=Count("id")))
+    context = {
+        "job": job,
+        "verb": dict(BULK_CHOICES)[job.action],
+        "results": results,
+        "tally": [(o, label, counts.get(o, 0)) for o, label in AuditEntry.Outcome.choices],
+        "remaining": len(job.alarm_ids) - sum(counts.values()),
+        "done": done,
+    }
+    template = "alarms/bulk_job.html#bulk-progress" if request.htmx else "alarms/bulk_job.html"
+    response = render(request, template, context)
+    if request.htmx and done:
+        response.status_code = 286  # htmx: stop polling
+    return response

@@ -1,0 +1,65 @@
+// Keyboard triage on the alarm list: j/k move, x select, a acknowledge, c clear,
+// Enter open, / search, ? help. Never while typing in a field.
+(() => {
+  const rows = () => Array.from(document.querySelectorAll("#alarm-table tr[data-alarm-id]"));
+  let currentId = null;
+
+  const current = () => rows().find((row) => row.dataset.alarmId === currentId) || null;
+
+  function focusRow(row) {
+    if (!row) return;
+    rows().forEach((r) => r.classList.remove("current"));
+    row.classList.add("current");
+    currentId = row.dataset.alarmId;
+    row.focus({ preventScroll: true });
+    row.scrollIntoView({ block: "nearest" });
+  }
+
+  function move(step) {
+    const all = rows();
+    if (!all.length) return;
+    const index = all.indexOf(current());
+    focusRow(all[Math.max(0, Math.min(all.length - 1, index < 0 ? 0 : index + step))]);
+  }
+
+  function press(key) {
+    const row = current();
+    const button = row && row.querySelector(`button[data-key="${key}"]`);
+    if (button && !button.disabled) button.click();
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target.closest("input, textarea, select, [contenteditable]")) {
+      if (event.key === "Escape") target.blur();
+      return;
+    }
+    const actions = {
+      j: () => move(1),
+      k: () => move(-1),
+      x: () => {
+        const box = current() && current().querySelector('input[type="checkbox"]');
+        if (box) box.click();
+      },
+      a: () => press("a"),
+      c: () => press("c"),
+      Enter: () => {
+        const link = current() && current().querySelector("a[href]");
+        if (link) link.click();
+      },
+      "/": () => document.getElementById("id_q")?.focus(),
+      "?": () => document.getElementById("key-help")?.showModal(),
+    };
+    const action = actions[event.key];
+    if (!action) return;
+    event.preventDefault();
+    action();
+  });
+
+  // A live refresh replaces the rows: keep the cursor on the same alarm.
+  document.addEventListener("htmx:afterSwap", () => {
+    const row = current();
+    if (row) row.classList.add("current");
+  });
+})();

@@ -1,0 +1,505 @@
+"""The triage pages, for each persona, against the simulator and a synced store."""
+
+import re
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from alarmdesk.alarms import bulk, sync
+from alarmdesk.alarms.models import Alarm, AuditEntry, BulkJob
+from tests.alarms.conftest import sim
+from tests.conftest import CUSTOMER_A, CUSTOMER_B, SYSADMIN, TENANT, TbSession
+
+ROW_ID = re.compile(r'<tr id="row-[^"]+" data-alarm-id="([0-9a-f-]{36})"')
+SEVERITY_ORDER = ["CRITICAL", "MAJOR", "MINOR", "WARNING", "INDETERMINATE"]
+
+
+@pytest.fixture
+def store(synced):
+    """The demo's alarms synced into the store."""
+    sync.run_cycle()
+    return synced
+
+
+@pytest.fixture
+def as_user(client, store):
+    """as_user(CUSTOMER_A) -> the test client signed in to AlarmDesk as that persona."""
+
+    def sign_in(persona):
+        client.cookies.clear()  # a new browser (Django's client.logout() wants contrib.auth)
+        response = client.post("/login/", {"username": persona[0], "password": persona[1]})
+        assert response.status_code == 302, response.content
+        return client
+
+    return sign_in
+
+
+def tb_as(tbsim, persona):
+    return TbSession(tbsim.url, persona)
+
+
+def listed(response):
+    assert response.status_code == 200
+    return ROW_ID.findall(response.content.decode())
+
+
+def visible_in_thingsboard(tbsim, persona, **params):
+    """Ids ThingsBoard itself lists to that persona (all pages)."""
+    session, found, page = tb_as(tbsim, persona), [], 0
+    while True:
+        answer = session.get(
+            "/api/v2/alarms",
+            params={"page": page, "pageSize": 1000, "sortProperty": "createdTime", **params},
+        ).json()
+        found += [row["id"]["id"] for row in answer["data"]]
+        if not answer["hasNext"]:
+            return set(found)
+        page += 1
+
+
+# --- the list --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona", [TENANT, CUSTOMER_A, CUSTOMER_B])
+def test_each_persona_lists_exactly_the_active_alarms_thingsboard_shows_them(
+    as_user, store, persona
+):
+    client = as_user(persona)
+    ids = set(listed(client.get("/alarms/")))
+    assert ids == visible_in_thingsboard(store, persona, statusList="ACTIVE")
+
+
+def test_any_status_shows_everything_a_customer_may_see_page_by_page(as_user, store):
+    client = as_user(CUSTOMER_A)
+    expected = visible_in_thingsboard(store, CUSTOMER_A)
+    seen, page = set(), 1
+    while True:
+        ids = listed(client.get("/alarms/", {"status": "ANY", "page": page}))
+        assert len(ids) <= 50
+        if not ids or set(ids) <= seen:
+            break
+        seen |= set(ids)
+        page += 1
+    assert seen == expected
+    assert len(expected) > 50
+
+
+def test_a_customer_never_sees_another_customers_alarm(as_user, store):
+    theirs = visible_in_thingsboard(store, CUSTOMER_A)
+    client = as_user(CUSTOMER_B)
+    mine = set(listed(client.get("/alarms/", {"status": "ANY"})))
+    assert mine
+    assert not (mine & theirs)
+    assert "Customer" not in re.findall(
+        r"<th scope=\"col\">(\w+)</th>", client.get("/alarms/").content.decode()
+    )
+
+
+def test_severity_sorts_by_rank_not_alphabetically(as_user):
+    client = as_user(TENANT)
+    page = client.get("/alarms/").content.decode()
+    severities = re.findall(r'class="sev-(\w+)[^"]*" tabindex', page)
+    ranks = [SEVERITY_ORDER.index(s.upper()) for s in severities]
+    assert ranks == sorted(ranks)
+    assert len(set(ranks)) > 1
+    reverse = client.get("/alarms/", {"sort": "-severity"}).content.decode()
+    ranks = [
+        SEVERITY_ORDER.index(s.upper())
+        for s in re.findall(r'class="sev-(\w+)[^"]*" tabindex', reverse)
+    ]
+    assert ranks == sorted(ranks, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("params", "check"),
+    [
+        ({"status": "CLEARED"}, lambda a: a.cleared),
+        ({"status": "ACK"}, lambda a: a.acknowledged),
+        ({"status": "UNACK"}, lambda a: not a.acknowledged),
+        (
+            {"status": "ANY", "severity": ["CRITICAL", "MINOR"]},
+            lambda a: a.severity in ("CRITICAL", "MINOR"),
+        ),
+        ({"status": "ANY", "assignee": "none"}, lambda a: a.assignee_id is None),
+        ({"status": "ANY", "customer": "none"}, lambda a: a.customer_id is None),
+    ],
+)
+def test_filters_select_what_they_say(as_user, params, check):
+    client = as_user(TENANT)
+    ids = listed(client.get("/alarms/", params))
+    assert ids
+    assert all(check(Alarm.objects.get(id=i)) for i in ids)
+
+
+def test_text_search_matches_type_originator_name_and_label(as_user):
+    client = as_user(TENANT)
+    alarm = Alarm.objects.filter(cleared=False).first()
+    for text in (alarm.type.upper(), alarm.originator_name[2:9].lower()):
+        ids = listed(client.get("/alarms/", {"q": text}))
+        assert str(alarm.id) in ids
+        assert all(
+            text.lower() in " ".join([a.type, a.originator_name, a.originator_label or ""]).lower()
+            for a in Alarm.objects.filter(id__in=ids)
+        )
+
+
+def test_an_old_alarm_still_active_is_never_hidden_by_a_time_window(as_user):
+    client = as_user(TENANT)
+    oldest = Alarm.objects.filter(cleared=False).order_by("start_ts").first()
+    today = timezone.now().date().isoformat()
+    assert str(oldest.id) in listed(client.get("/alarms/", {"since": today}))
+
+
+def test_counts_per_severity_sit_above_the_table(as_user):
+    client = as_user(TENANT)
+    page = client.get("/alarms/", {"status": "ANY"}).content.decode()
+    for severity in SEVERITY_ORDER:
+        count = Alarm.objects.filter(severity=severity).count()
+        assert re.search(rf"{severity.title()} <strong>{count}</strong>", page)
+
+
+def test_malformed_filters_are_ignored_and_said_so(as_user):
+    client = as_user(TENANT)
+    response = client.get(
+        "/alarms/", {"status": "NOPE", "assignee": "x", "page": "-3", "sort": "evil"}
+    )
+    assert response.status_code == 200
+    assert "not understood" in response.content.decode()
+    assert listed(response)
+
+
+def test_an_unchanged_live_refresh_answers_204_and_a_change_rerenders(as_user, store):
+    client = as_user(TENANT)
+    page = client.get("/alarms/").content.decode()
+    poll = re.search(r'hx-get="(/alarms/\?[^"]*v=[^"]*)"', page).group(1).replace("&amp;", "&")
+    unchanged = client.get(poll, headers={"HX-Request": "true"})
+    assert unchanged.status_code == 204
+    assert unchanged.content == b""
+    assert unchanged["X-Sync-As-Of"]
+
+    device = (
+        tb_as(store, TENANT)
+        .get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1})
+        .json()["data"][0]
+    )
+    new = sim(
+        store,
+        "/sim/alarms",
+        {"device": device["name"], "type": "Live Test", "severity": "CRITICAL"},
+    )
+    sync.run_cycle()
+    changed = client.get(poll, headers={"HX-Request": "true"})
+    assert changed.status_code == 200
+    html = changed.content.decode()
+    assert new["id"]["id"] in ROW_ID.findall(html)
+    assert re.search(rf'data-alarm-id="{new["id"]["id"]}" class="[^"]*fresh', html)
+    assert "<html" not in html  # a fragment, not a page
+
+
+def test_anonymous_users_are_sent_to_sign_in(client, store):
+    assert client.get("/alarms/")["Location"].startswith("/login/?next=")
+    alarm = Alarm.objects.first()
+    assert client.get(f"/alarms/{alarm.id}/")["Location"].startswith("/login/?next=")
+    assert client.post(f"/alarms/{alarm.id}/", {"action": "ack"})["Location"].startswith("/login/")
+    assert client.post("/alarms/bulk/", {"action": "ack", "all": "1"})["Location"].startswith(
+        "/login/"
+    )
+
+
+def test_a_system_administrator_gets_no_alarm_pages(client, store):
+    response = client.post("/login/", {"username": SYSADMIN[0], "password": SYSADMIN[1]})
+    assert "No alarms for system administrators" in response.content.decode()
+    assert client.get("/alarms/").status_code == 302
+
+
+# --- hostile text -------------------------------------------------------------------------------
+
+HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)> hx-get="/logout/" {{7*7}}'
+
+
+def test_alarm_text_from_devices_is_rendered_inert(as_user):
+    client = as_user(TENANT)
+    alarm = Alarm.objects.filter(cleared=False).first()
+    Alarm.objects.filter(id=alarm.id).update(
+        type=HOSTILE, originator_name=HOSTILE, originator_label=HOSTILE, details={"x": HOSTILE}
+    )
+    for url in ("/alarms/", f"/alarms/?status=ANY&q={alarm.originator_name[:3]}"):
+        html = client.get(url).content.decode()
+        assert "<script>alert" not in html
+        assert "<img src=x" not in html
+        assert 'hx-get="/logout/"' not in html
+        assert "&lt;script&gt;" in html
+
+
+def test_hostile_text_raised_through_thingsboard_is_inert_on_the_detail_page(as_user, store):
+    tb = tb_as(store, TENANT)
+    device = tb.get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1}).json()["data"][0]
+    raised = tb.post(
+        "/api/alarm",
+        json={
+            "originator": device["id"],
+            "type": HOSTILE,
+            "severity": "MAJOR",
+            "details": {"note": HOSTILE},
+        },
+    ).json()
+    client = as_user(TENANT)
+    html = client.get(f"/alarms/{raised['id']['id']}/").content.decode()
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html
+    assert html.count("&lt;script&gt;") >= 2
+
+
+# --- the detail page ----------------------------------------------------------------------------
+
+
+def test_the_detail_page_shows_the_alarm_live_with_its_timeline(as_user):
+    client = as_user(TENANT)
+    alarm = Alarm.objects.filter(acknowledged=True, cleared=True).first()
+    html = client.get(f"/alarms/{alarm.id}/").content.decode()
+    assert f'data-alarm-id="{alarm.id}"' in html
+    assert "Raised" in html
+    assert "Acknowledged" in html
+    assert "Cleared" in html
+    assert "ThingsBoard" in html  # its system comments
+    assert "AlarmDesk's copy" not in html
+
+
+def test_another_customers_alarm_id_is_a_404(as_user, store):
+    theirs = next(iter(visible_in_thingsboard(store, CUSTOMER_A)))
+    client = as_user(CUSTOMER_B)
+    assert client.get(f"/alarms/{theirs}/").status_code == 404
+    assert client.post(f"/alarms/{theirs}/", {"action": "ack"}).status_code == 404
+    assert client.get(f"/alarms/{uuid.uuid4()}/").status_code == 404
+    assert not AuditEntry.objects.exists()
+
+
+def test_the_detail_page_falls_back_to_the_store_when_thingsboard_is_down(as_user, store):
+    client = as_user(TENANT)
+    alarm = Alarm.objects.first()
+    sim(store, "/sim/faults", {"outage": True})
+    response = client.get(f"/alarms/{alarm.id}/")
+    assert response.status_code == 200
+    assert "AlarmDesk's copy" in response.content.decode()
+
+
+def test_an_alarm_deleted_in_thingsboard_is_shown_as_such(as_user, store):
+    client = as_user(TENANT)
+    alarm = Alarm.objects.filter(cleared=True).first()
+    tb_as(store, TENANT).delete(f"/api/alarm/{alarm.id}").raise_for_status()
+    html = client.get(f"/alarms/{alarm.id}/").content.decode()
+    assert "no longer exists in ThingsBoard" in html
+    assert Alarm.objects.get(id=alarm.id).deleted
+
+
+# --- actions -----------------------------------------------------------------------------------
+
+
+def active_unacked(persona_customer=None):
+    alarms = Alarm.objects.filter(cleared=False, acknowledged=False)
+    if persona_customer:
+        alarms = alarms.filter(customer_id=persona_customer)
+    return alarms.first()
+
+
+def test_acknowledging_goes_to_thingsboard_as_the_user_and_updates_the_store(as_user, store):
+    client = as_user(CUSTOMER_A)
+    me = tb_as(store, CUSTOMER_A).me
+    alarm = active_unacked(me["customerId"]["id"])
+    response = client.post(f"/alarms/{alarm.id}/", {"action": "ack", "next": "/alarms/"})
+    assert response["Location"] == "/alarms/"
+    in_tb = tb_as(store, TENANT).get(f"/api/alarm/info/{alarm.id}").json()
+    assert in_tb["acknowledged"]
+    comments = (
+        tb_as(store, TENANT)
+        .get(f"/api/alarm/{alarm.id}/comment", params={"page": 0, "pageSize": 50})
+        .json()
+    )
+    assert any(c["userId"] and c["userId"]["id"] == me["id"]["id"] for c in comments["data"])
+    assert Alarm.objects.get(id=alarm.id).ack_ts == in_tb["ackTs"]
+    entry = AuditEntry.objects.get()
+    assert (entry.user_email, entry.action, entry.outcome) == (CUSTOMER_A[0], "ack", "done")
+
+
+def test_acknowledging_from_the_list_with_htmx_swaps_the_row(as_user):
+    client = as_user(TENANT)
+    alarm = active_unacked()
+    response = client.post(
+        f"/alarms/{alarm.id}/",
+        {"action": "ack"},
+        headers={"HX-Request": "true", "HX-Target": f"row-{alarm.id}"},
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<tr id="row-{alarm.id}"')
+    assert "Acknowledged." in html
+    assert "Already acknowledged" in html  # the button now says why it is disabled
+
+
+def test_already_acknowledged_is_shown_as_done(as_user, store):
+    client = as_user(TENANT)
+    alarm = active_unacked()
+    tb_as(store, TENANT).post(f"/api/alarm/{alarm.id}/ack").raise_for_status()  # elsewhere
+    response = client.post(
+        f"/alarms/{alarm.id}/", {"action": "ack"}, headers={"HX-Request": "true"}
+    )
+    html = response.content.decode()
+    assert "already acknowledged" in html
+    assert "message-success" in html
+    assert Alarm.objects.get(id=alarm.id).acknowledged
+    assert AuditEntry.objects.get().outcome == "already_done"
+
+
+def test_a_refusal_by_thingsboard_is_explained(as_user, store):
+    """The adopted gateway's old alarms have no customer in ThingsBoard: a customer user
+    who somehow reached one is refused by ThingsBoard, and told so in words."""
+    me = tb_as(store, CUSTOMER_A).me
+    alarm = (
+        Alarm.objects.filter(customer_id=None, cleared=False).first()
+        or Alarm.objects.filter(customer_id=None).first()
+    )
+    Alarm.objects.filter(id=alarm.id).update(customer_id=me["customerId"]["id"], acknowledged=False)
+    client = as_user(CUSTOMER_A)
+    response = client.post(
+        f"/alarms/{alarm.id}/", {"action": "ack"}, headers={"HX-Request": "true"}
+    )
+    assert "does not allow your account to acknowledge" in response.content.decode()
+    assert AuditEntry.objects.get().outcome == "denied"
+
+
+def test_an_alarm_deleted_meanwhile_says_it_no_longer_exists(as_user, store):
+    client = as_user(TENANT)
+    alarm = active_unacked()
+    tb_as(store, TENANT).delete(f"/api/alarm/{alarm.id}").raise_for_status()
+    response = client.post(
+        f"/alarms/{alarm.id}/", {"action": "ack"}, headers={"HX-Request": "true"}
+    )
+    assert "no longer exists" in response.content.decode()
+    assert Alarm.objects.get(id=alarm.id).deleted
+
+
+def test_thingsboard_unreachable_keeps_the_comment_typed(as_user, store):
+    client = as_user(TENANT)
+    alarm = active_unacked()
+    sim(store, "/sim/faults", {"outage": True})
+    text = "Checked the pump <b>on site</b>, replacing the seal"
+    response = client.post(
+        f"/alarms/{alarm.id}/", {"action": "comment", "text": text}, headers={"HX-Request": "true"}
+    )
+    html = response.content.decode()
+    assert "could not be reached" in html
+    assert "Checked the pump &lt;b&gt;on site&lt;/b&gt;, replacing the seal</textarea>" in html
+
+
+def test_assign_to_me_then_someone_else_then_unassign_and_comment(as_user, store):
+    client = as_user(TENANT)
+    alarm = active_unacked()
+    tb = tb_as(store, TENANT)
+    client.post(f"/alarms/{alarm.id}/", {"action": "assign", "assignee": "me"})
+    assert Alarm.objects.get(id=alarm.id).assignee_email == TENANT[0]
+    other = next(
+        u
+        for u in tb.get(f"/api/users/assign/{alarm.id}", params={"page": 0, "pageSize": 50}).json()[
+            "data"
+        ]
+        if u["email"] != TENANT[0]
+    )
+    client.post(f"/alarms/{alarm.id}/", {"action": "assign", "assignee": other["id"]["id"]})
+    assert Alarm.objects.get(id=alarm.id).assignee_email == other["email"]
+    client.post(f"/alarms/{alarm.id}/", {"action": "unassign"})
+    assert Alarm.objects.get(id=alarm.id).assignee_id is None
+    client.post(f"/alarms/{alarm.id}/", {"action": "comment", "text": "On it."})
+    comments = tb.get(f"/api/alarm/{alarm.id}/comment", params={"page": 0, "pageSize": 50}).json()[
+        "data"
+    ]
+    assert any(c["comment"].get("text") == "On it." for c in comments)
+    assert list(AuditEntry.objects.order_by("id").values_list("action", "outcome")) == [
+        ("assign", "done"),
+        ("assign", "done"),
+        ("unassign", "done"),
+        ("comment", "done"),
+    ]
+    assert AuditEntry.objects.last().detail == "On it."
+    html = client.get(f"/alarms/{alarm.id}/").content.decode()
+    assert "On it." in html
+    assert "through AlarmDesk" in html
+
+
+def test_a_bad_action_is_refused_with_a_reason(as_user):
+    client = as_user(TENANT)
+    alarm = active_unacked()
+    response = client.post(
+        f"/alarms/{alarm.id}/",
+        {"action": "assign", "assignee": "nobody"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Choose whom to assign" in response.content.decode()
+    assert (
+        client.get(f"/alarms/{alarm.id}/", {"action": "ack"}).status_code == 200
+    )  # GET never acts
+    assert not AuditEntry.objects.filter(outcome="done").exists()
+
+
+# --- bulk ---------------------------------------------------------------------------------------
+
+
+def run_job(response):
+    """What the worker would do (a real worker runs it in test_bulk_through_a_worker)."""
+    job_id = int(response["Location"].rstrip("/").rsplit("/", 1)[1])
+    job = BulkJob.objects.get(id=job_id)
+    bulk.run(job.id, response.wsgi_request.session.session_key)
+    return job
+
+
+def test_bulk_acknowledge_of_selected_rows_reports_per_alarm(as_user, store):
+    client = as_user(TENANT)
+    chosen = list(Alarm.objects.filter(cleared=False, acknowledged=False)[:3])
+    tb_as(store, TENANT).post(f"/api/alarm/{chosen[0].id}/ack").raise_for_status()
+    response = client.post("/alarms/bulk/", {"action": "ack", "ids": [str(a.id) for a in chosen]})
+    job = run_job(response)
+    outcomes = dict(job.auditentry_set.values_list("alarm_uuid", "outcome"))
+    assert outcomes == {chosen[0].id: "already_done", chosen[1].id: "done", chosen[2].id: "done"}
+    page = client.get(f"/alarms/bulk/{job.id}/").content.decode()
+    assert "Finished." in page
+    assert "Already Done: <strong>1</strong>" in page
+
+
+def test_bulk_clear_of_everything_matching_a_filter(as_user, store):
+    client = as_user(CUSTOMER_A)
+    before = visible_in_thingsboard(store, CUSTOMER_A, statusList="ACTIVE")
+    response = client.post("/alarms/bulk/", {"action": "clear", "all": "1", "status": "ACTIVE"})
+    job = run_job(response)
+    assert {str(i) for i in job.alarm_ids} == before
+    assert set(job.auditentry_set.values_list("outcome", flat=True)) == {"done"}
+    assert visible_in_thingsboard(store, CUSTOMER_A, statusList="ACTIVE") == set()
+
+
+def test_bulk_ids_outside_the_users_scope_are_never_touched(as_user, store):
+    theirs = list(visible_in_thingsboard(store, CUSTOMER_A, statusList="ACTIVE"))[:2]
+    client = as_user(CUSTOMER_B)
+    response = client.post("/alarms/bulk/", {"action": "clear", "ids": theirs})
+    assert response.status_code == 302
+    assert not BulkJob.objects.exists()
+    assert visible_in_thingsboard(store, CUSTOMER_A, statusList="ACTIVE") >= set(theirs)
+
+
+def test_another_users_bulk_job_is_a_404(as_user, store):
+    client = as_user(TENANT)
+    alarm = active_unacked()
+    job = run_job(client.post("/alarms/bulk/", {"action": "ack", "ids": [str(alarm.id)]}))
+    client = as_user(CUSTOMER_A)
+    assert client.get(f"/alarms/bulk/{job.id}/").status_code == 404
+
+
+def test_bulk_with_the_queue_down_says_nothing_was_done(as_user, monkeypatch):
+    from alarmdesk.celery import app
+
+    client = as_user(TENANT)
+    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    alarm = active_unacked()
+    response = client.post("/alarms/bulk/", {"action": "ack", "ids": [str(alarm.id)]}, follow=True)
+    assert "nothing was done" in response.content.decode()
+    assert not BulkJob.objects.exists()
+    assert not Alarm.objects.get(id=alarm.id).acknowledged
