@@ -142,6 +142,11 @@ class Changes:
         return {"created": self.created, "updated": self.updated, "events": self.events}
 
 
+# Alarms compared and written per batch: keeps the `id IN (...)` under every database's
+# parameter limit and the memory flat, however long the list.
+BATCH = 500
+
+
 def save_alarms(infos):
     """Upsert ThingsBoard AlarmInfos by id, writing only what changed; returns Changes.
 
@@ -149,8 +154,15 @@ def save_alarms(infos):
     """
     changes = Changes()
     latest = {info.id: row_from(info) for info in infos}  # the last look at each alarm wins
-    if not latest:
-        return changes
+    items = list(latest.items())
+    for start in range(0, len(items), BATCH):
+        _save_batch(dict(items[start : start + BATCH]), changes)
+    if changes.any:
+        bump_scopes(changes)
+    return changes
+
+
+def _save_batch(latest, changes):
     ids = [uuid.UUID(alarm_id) for alarm_id in latest]
     stored = {
         row["id"]: row
@@ -185,9 +197,7 @@ def save_alarms(infos):
                 update_fields=[*TB_FIELDS, "changed_at", "deleted"],
             )
             AlarmEvent.objects.bulk_create(events)
-        changes.events = len(events)
-        bump_scopes(changes)
-    return changes
+        changes.events += len(events)
 
 
 def mark_deleted(alarm_ids):

@@ -350,7 +350,7 @@ def _active_now(state, rng, ids, devices, users, now):
             "DEVICE",
             device.id,
             SEVERITY_BY_TYPE[alarm_type],
-            created_time=start + rng.randint(5, 900),
+            created_time=min(now, start + rng.randint(5, 900)),
             start_ts=start,
             end_ts=start + (now - start) // 2,
             details={"data": _reading_text(alarm_type)},
@@ -425,12 +425,14 @@ def build_scale(state, options, rng):
             "DEVICE",
             device.id,
             SEVERITY_BY_TYPE[alarm_type],
-            created_time=start + rng.randint(5, 900),
+            created_time=min(now, start + rng.randint(5, 900)),
             start_ts=start,
-            end_ts=start + rng.randint(0, HOUR),
+            # ThingsBoard stamps these itself: never later than now.
+            end_ts=min(now, start + rng.randint(0, HOUR)),
         )
         if rng.random() < 0.6:
-            alarm.acknowledged, alarm.ack_ts = True, start + rng.randint(MINUTE, 2 * HOUR)
+            alarm.acknowledged = True
+            alarm.ack_ts = min(now, start + rng.randint(MINUTE, 2 * HOUR))
         if i < cleared:
             alarm.cleared, alarm.clear_ts = True, start + rng.randint(2 * HOUR, 2 * DAY)
         records.append(alarm)

@@ -238,3 +238,46 @@ def test_the_signed_in_tenant_is_the_one_synced(synced, tb):
     sync.run_cycle()
     assert str(SyncState.objects.get().tenant_id) == tb.me["tenantId"]["id"]
     assert TENANT[0] == tb.me["email"]
+
+
+def test_an_alarm_stamped_in_the_future_does_not_hide_later_changes(synced, tb, tbsim, monkeypatch):
+    """endTs comes from the message that raised the alarm; a device with a fast clock must
+    not freeze the endTs ordering."""
+    monkeypatch.setattr(sync, "PAGE_SIZE", 3)
+    sync.run_cycle()
+    device = a_device(tb)
+    future = sync.now_ms() + 3_600_000
+    for number in range(4):
+        tb.post(
+            "/api/alarm",
+            json={
+                "originator": device["id"],
+                "type": f"Fast Clock {number}",
+                "severity": "MINOR",
+                "startTs": future - 1000,
+                "endTs": future,
+            },
+        ).raise_for_status()
+    later = raise_alarm(tbsim, device, "Later", "MAJOR")
+    sync.run_cycle()
+    raise_alarm(tbsim, device, "Later", "CRITICAL")  # a re-trigger: endTs = now
+    sync.run_cycle()
+    assert kinds(later["id"]["id"]) == [Kind.CREATED, Kind.RETRIGGERED, Kind.SEVERITY_CHANGED]
+
+
+def test_a_deleted_cleared_alarm_is_found_without_reading_the_whole_history(
+    synced, tb, tbsim, monkeypatch
+):
+    monkeypatch.setattr(sync, "RECONCILE_PAGE_SIZE", 50)
+    sync.run_cycle()
+    baseline = sync.run_cycle(reconcile_now=True)["requests"]  # counts agree at once
+    gone = Alarm.objects.filter(cleared=True).order_by("created_time")[700]
+    tb.delete(f"/api/alarm/{gone.id}").raise_for_status()
+
+    counts = sync.run_cycle(reconcile_now=True)
+
+    assert Alarm.objects.get(id=gone.id).deleted
+    assert store_differences(tb) == {}
+    full_read = -(-len(all_alarms(tb)) // 50)
+    # A few halvings and one small page, rather than every page of the window.
+    assert counts["requests"] - baseline < full_read / 2
