@@ -1,6 +1,7 @@
 """Shared fixtures: a real Redis, a ThingsBoard simulator on a real socket, and its demo
 personas."""
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -9,10 +10,12 @@ import time
 import pytest
 import redis
 import requests
+from celery import signals
+from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.core.cache import caches
 
-from alarmdesk.celery import app as celery_app
+from alarmdesk.celery import app as alarmdesk_celery
 from alarmdesk.tbsim.app import Options
 from alarmdesk.tbsim.server import RunningSimulator
 
@@ -63,7 +66,7 @@ def redis_server(tmp_path_factory):
     settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
     settings.CACHES["default"]["LOCATION"] = settings.REDIS_URL
     caches.__dict__.pop("settings", None)  # the handler re-reads CACHES on next use
-    celery_app.conf.broker_url = settings.REDIS_URL  # tasks sent by views queue here
+    alarmdesk_celery.conf.broker_url = settings.REDIS_URL  # tasks sent by views queue here
     yield client
     process.terminate()
     process.wait(timeout=10)
@@ -151,3 +154,70 @@ def _plain_static_files(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+# --- a real Celery worker --------------------------------------------------------------
+
+
+def wait_until(condition, timeout, what):
+    """Poll `condition` until it returns something true (returned), or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.02)
+
+
+def _drop_broker_connections(celery_app):
+    """Forget the app's broker pools, so the next use takes kombu's pools for the current URL
+    (kombu keeps one per URL, for the process: not closed here)."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def celery_app(settings, monkeypatch):
+    """alarmdesk.celery's app with its broker on the session Redis.
+
+    settings.py set CELERY_BROKER_URL from the REDIS_URL it read at import, before the session
+    fixture moved Redis to a free port; connections are created anew after the change."""
+    saved = alarmdesk_celery.conf.broker_url
+    _drop_broker_connections(alarmdesk_celery)
+    alarmdesk_celery.conf.broker_url = settings.REDIS_URL
+    # The embedded worker sets up Celery's logging (root logger level and handlers) unless
+    # someone handles setup_logging: keep the test session's logging as it is.
+    signals.setup_logging.connect(_keep_logging, weak=False)
+    for name in ("CELERY_LOG_LEVEL", "CELERY_LOG_FILE"):  # written by that setup; restored
+        monkeypatch.delenv(name, raising=False)
+    yield alarmdesk_celery
+    signals.setup_logging.disconnect(_keep_logging)
+    _drop_broker_connections(alarmdesk_celery)
+    alarmdesk_celery.conf.broker_url = saved
+
+
+def _keep_logging(**kwargs):
+    pass
+
+
+@pytest.fixture
+def task_results():
+    """{task id: return value} of every task a worker thread of this process finishes."""
+    results = {}
+
+    def record(task_id=None, retval=None, **kwargs):
+        results[task_id] = retval
+
+    signals.task_postrun.connect(record, weak=False)
+    yield results
+    signals.task_postrun.disconnect(record)
+
+
+@contextlib.contextmanager
+def worker_thread(celery_app, **options):
+    """A real worker consuming from Redis, on a thread of this process (so it shares the
+    test database and settings)."""
+    with start_worker(celery_app, perform_ping_check=False, **options) as worker:
+        yield worker

@@ -1,15 +1,9 @@
 """Fixtures for the alarm store and sync: the simulator read independently of our client."""
 
-import contextlib
-import time
-
 import pytest
 import requests
-from celery import signals
-from celery.contrib.testing.worker import start_worker
 
 from alarmdesk.alarms.models import Alarm
-from alarmdesk.celery import app
 from tests.conftest import TENANT
 
 
@@ -144,70 +138,3 @@ def store_differences(tb):
         if alarm_id not in in_tb and not alarm.deleted:
             differences[alarm_id] = "deleted in ThingsBoard, not marked deleted"
     return differences
-
-
-# --- a real Celery worker --------------------------------------------------------------
-
-
-def wait_until(condition, timeout, what):
-    """Poll `condition` until it returns something true (returned), or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.02)
-
-
-def _drop_broker_connections(celery_app):
-    """Forget the app's broker pools, so the next use takes kombu's pools for the current URL
-    (kombu keeps one per URL, for the process: not closed here)."""
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def celery_app(settings, monkeypatch):
-    """alarmdesk.celery's app with its broker on the session Redis.
-
-    settings.py set CELERY_BROKER_URL from the REDIS_URL it read at import, before the session
-    fixture moved Redis to a free port; connections are created anew after the change."""
-    saved = app.conf.broker_url
-    _drop_broker_connections(app)
-    app.conf.broker_url = settings.REDIS_URL
-    # The embedded worker sets up Celery's logging (root logger level and handlers) unless
-    # someone handles setup_logging: keep the test session's logging as it is.
-    signals.setup_logging.connect(_keep_logging, weak=False)
-    for name in ("CELERY_LOG_LEVEL", "CELERY_LOG_FILE"):  # written by that setup; restored
-        monkeypatch.delenv(name, raising=False)
-    yield app
-    signals.setup_logging.disconnect(_keep_logging)
-    _drop_broker_connections(app)
-    app.conf.broker_url = saved
-
-
-def _keep_logging(**kwargs):
-    pass
-
-
-@pytest.fixture
-def task_results():
-    """{task id: return value} of every task a worker thread of this process finishes."""
-    results = {}
-
-    def record(task_id=None, retval=None, **kwargs):
-        results[task_id] = retval
-
-    signals.task_postrun.connect(record, weak=False)
-    yield results
-    signals.task_postrun.disconnect(record)
-
-
-@contextlib.contextmanager
-def worker_thread(celery_app, **options):
-    """A real worker consuming from Redis, on a thread of this process (so it shares the
-    test database and settings)."""
-    with start_worker(celery_app, perform_ping_check=False, **options) as worker:
-        yield worker

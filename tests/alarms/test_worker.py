@@ -17,8 +17,8 @@ from django.db import connection
 from alarmdesk.alarms import models, sync
 from alarmdesk.alarms.models import Alarm, AlarmEvent, SyncState
 from alarmdesk.alarms.tasks import sync_alarms
-from tests.alarms.conftest import all_alarms, sim, store_differences, wait_until, worker_thread
-from tests.conftest import TENANT
+from tests.alarms.conftest import all_alarms, sim, store_differences
+from tests.conftest import TENANT, wait_until, worker_thread
 
 Kind = AlarmEvent.Kind
 # Kinds an alarm can record at most once.
