@@ -31,7 +31,8 @@
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const target = event.target;
-    if (target.closest("input, textarea, select, [contenteditable]")) {
+    const typing = 'input:not([type="checkbox"]):not([type="radio"]), textarea, select, [contenteditable]';
+    if (target.closest(typing)) {
       if (event.key === "Escape") target.blur();
       return;
     }
@@ -40,7 +41,9 @@
       k: () => move(-1),
       x: () => {
         const box = current() && current().querySelector('input[type="checkbox"]');
-        if (box) box.click();
+        if (!box) return;
+        box.checked = !box.checked; // the row keeps the keyboard focus
+        box.dispatchEvent(new Event("change", { bubbles: true }));
       },
       a: () => press("a"),
       c: () => press("c"),

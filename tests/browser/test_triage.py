@@ -1,0 +1,137 @@
+"""Triage in Chromium: scope, clicks, bulk, live refresh, keyboard, a phone's width."""
+
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from alarmdesk.alarms import sync
+from alarmdesk.alarms.models import Alarm
+from tests.conftest import CUSTOMER_A, TENANT, TbSession, worker_thread
+
+
+@pytest.fixture
+def synced_app(app, transactional_db, settings, tbsim):
+    settings.ALARMDESK_RECONCILE_SECONDS = 10**6
+    sync.run_cycle()
+    return app
+
+
+def sign_in(page, app, persona, next_path="/alarms/"):
+    page.goto(f"{app}/login/?{urlencode({'next': next_path})}")
+    page.get_by_label("Email").fill(persona[0])
+    page.get_by_label("Password").fill(persona[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{app}{next_path}")
+
+
+def listed_ids(page):
+    return set(
+        page.locator("#alarm-table tr[data-alarm-id]").evaluate_all(
+            "rows => rows.map(row => row.dataset.alarmId)"
+        )
+    )
+
+
+def thingsboard_ids(tbsim, persona, **params):
+    session = TbSession(tbsim.url, persona)
+    answer = session.get(
+        "/api/v2/alarms",
+        params={"page": 0, "pageSize": 1000, "sortProperty": "createdTime", **params},
+    ).json()
+    return {row["id"]["id"] for row in answer["data"]}
+
+
+def test_a_customer_user_sees_exactly_their_customers_alarms(synced_app, page, tbsim):
+    sign_in(page, synced_app, CUSTOMER_A)
+    page.goto(f"{synced_app}/alarms/?status=ANY&sort=-created")
+    shown = listed_ids(page)
+    mine = thingsboard_ids(tbsim, CUSTOMER_A)
+    assert shown and shown <= mine
+    assert not shown & (thingsboard_ids(tbsim, TENANT) - mine)
+    assert page.console_errors == []
+
+
+def test_acknowledging_by_click_updates_the_row_and_thingsboard(synced_app, page, tbsim):
+    sign_in(page, synced_app, TENANT)
+    alarm = (
+        Alarm.objects.filter(cleared=False, acknowledged=False)
+        .order_by("severity_rank", "-start_ts")
+        .first()
+    )
+    row = page.locator(f'tr[data-alarm-id="{alarm.id}"]')
+    row.get_by_role("button", name="Ack").click()
+    expect(row.get_by_role("status")).to_have_text("Acknowledged.")
+    expect(row.get_by_role("button", name="Ack")).to_be_disabled()
+    info = TbSession(tbsim.url, TENANT).get(f"/api/alarm/info/{alarm.id}").json()
+    assert info["acknowledged"] is True
+    assert page.console_errors == []
+
+
+def test_a_bulk_clear_over_a_filter_reports_per_alarm(synced_app, page, tbsim, celery_app):
+    sign_in(page, synced_app, CUSTOMER_A)
+    page.goto(f"{synced_app}/alarms/?status=ACTIVE")
+    expected = listed_ids(page)
+    assert expected
+    with worker_thread(celery_app, pool="solo"):
+        page.get_by_label("With the selected alarms").select_option("clear")
+        page.get_by_role("button", name="Apply to all").click()
+        expect(page.get_by_text("Finished.")).to_be_visible(timeout=20_000)
+    assert page.locator("#bulk-progress tbody tr").count() == len(expected)
+    expect(page.locator("#bulk-progress")).to_contain_text(f"Done: {len(expected)}")
+    assert not expected & thingsboard_ids(tbsim, CUSTOMER_A, statusList="ACTIVE")
+    assert page.console_errors == []
+
+
+def test_a_new_alarm_appears_without_reloading(synced_app, page, tbsim):
+    sign_in(page, synced_app, TENANT)
+    device = (
+        TbSession(tbsim.url, TENANT)
+        .get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1})
+        .json()["data"][0]
+    )
+    new = requests.post(
+        f"{tbsim.url}/sim/alarms",
+        json={"device": device["name"], "type": "Appears Live", "severity": "CRITICAL"},
+        timeout=5,
+    ).json()
+    sync.run_cycle()  # what beat does every few seconds
+    row = page.locator(f'tr[data-alarm-id="{new["id"]["id"]}"]')
+    expect(row).to_be_visible(timeout=12_000)  # within one refresh interval (5 s)
+    assert "fresh" in row.get_attribute("class")
+    assert page.console_errors == []
+
+
+def test_keyboard_triage(synced_app, page, tbsim):
+    sign_in(page, synced_app, TENANT, next_path="/alarms/?status=UNACK")
+    first = page.locator("#alarm-table tr[data-alarm-id]").first
+    alarm_id = first.get_attribute("data-alarm-id")
+    page.keyboard.press("j")
+    assert "current" in first.get_attribute("class")
+    page.keyboard.press("x")
+    expect(first.locator('input[type="checkbox"]')).to_be_checked()
+    page.keyboard.press("a")
+    row = page.locator(f'tr[data-alarm-id="{alarm_id}"]')
+    expect(row.get_by_role("status")).to_contain_text("cknowledged")
+    page.keyboard.press("/")
+    expect(page.locator("#id_q")).to_be_focused()
+    page.keyboard.press("Escape")
+    page.keyboard.press("?")
+    expect(page.locator("#key-help")).to_be_visible()
+    assert page.console_errors == []
+
+
+def test_the_list_fits_a_360_pixel_phone(synced_app, browser, tbsim):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    sign_in(page, synced_app, TENANT)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360
+    ack = page.locator("#alarm-table tr[data-alarm-id]").first.get_by_role("button", name="Ack")
+    box = ack.bounding_box()
+    assert box["height"] >= 36  # a target a thumb can hit
+    assert errors == []
+    context.close()
