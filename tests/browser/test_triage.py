@@ -48,7 +48,8 @@ def test_a_customer_user_sees_exactly_their_customers_alarms(synced_app, page, t
     page.goto(f"{synced_app}/alarms/?status=ANY&sort=-created")
     shown = listed_ids(page)
     mine = thingsboard_ids(tbsim, CUSTOMER_A)
-    assert shown and shown <= mine
+    assert shown
+    assert shown <= mine
     assert not shown & (thingsboard_ids(tbsim, TENANT) - mine)
     assert page.console_errors == []
 
