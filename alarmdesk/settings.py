@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "csp",
     "alarmdesk.accounts",
     "alarmdesk.alarms",
+    "alarmdesk.oncall",
+    "alarmdesk.history",
 ]
 
 MIDDLEWARE = [
@@ -218,6 +220,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": ALARMDESK_SYNC_SECONDS,
         # A run not started within one interval is dropped: the next one does its work.
         "options": {"expires": ALARMDESK_SYNC_SECONDS},
+    },
+    "identify-alarm-actors": {
+        "task": "alarmdesk.alarms.tasks.identify_alarm_actors",
+        "schedule": 60,
+        "options": {"expires": 60},
     },
 }
 

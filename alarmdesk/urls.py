@@ -7,6 +7,8 @@ from alarmdesk.accounts import views as accounts
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="alarm_list"), name="home"),
     path("alarms/", include("alarmdesk.alarms.urls")),
+    path("oncall/", include("alarmdesk.oncall.urls")),
+    path("history/", include("alarmdesk.history.urls")),
     path("login/", accounts.login, name="login"),
     path("logout/", accounts.logout, name="logout"),
     path("healthz", health.healthz, name="healthz"),

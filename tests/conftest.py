@@ -15,6 +15,7 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.core.cache import caches
 
+from alarmdesk.alarms import sync
 from alarmdesk.celery import app as alarmdesk_celery
 from alarmdesk.tbsim.app import Options
 from alarmdesk.tbsim.server import RunningSimulator
@@ -145,6 +146,38 @@ def dashboard(settings, tbsim, db):
     """AlarmDesk's settings pointed at the test simulator; returns the simulator."""
     settings.TB_URL = tbsim.url
     return tbsim
+
+
+@pytest.fixture
+def synced(dashboard, transactional_db, settings):
+    """The dashboard against the test simulator, with a committed (transactional) store.
+
+    Reconciliation only when a test asks for it (`run_cycle(reconcile_now=True)`)."""
+    settings.ALARMDESK_RECONCILE_SECONDS = 10**6
+    return dashboard
+
+
+@pytest.fixture
+def store(synced):
+    """The demo's alarms synced into the store: what the pages read."""
+    sync.run_cycle()
+    return synced
+
+
+@pytest.fixture
+def as_user(client, store):
+    """as_user(CUSTOMER_A) -> the test client signed in to AlarmDesk as that persona."""
+
+    def sign_in(persona, next_url=None):
+        client.cookies.clear()  # a new browser (Django's client.logout() wants contrib.auth)
+        data = {"username": persona[0], "password": persona[1]}
+        if next_url:
+            data["next"] = next_url
+        response = client.post("/login/", data)
+        assert response.status_code == 302, response.content
+        return client
+
+    return sign_in
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from alarmdesk.accounts.tokens import tb_call
 from alarmdesk.thingsboard import errors
 
-from .models import AuditEntry
+from .models import Alarm, AuditEntry
 from .store import mark_deleted, save_alarms
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ DONE = {
     "unassign": "Unassigned.",
     "comment": "Comment added.",
 }
+# Who did it, known at once when done through AlarmDesk (the history shows it).
+ACTOR_FIELDS = {"ack": "acknowledged_by", "clear": "cleared_by"}
 UNREACHABLE = (
     "ThingsBoard could not be reached, so nothing was changed. Try again: what you typed is kept."
 )
@@ -71,9 +73,11 @@ def perform(request, user, alarm_id, action, *, assignee=None, text="", bulk_job
     `request` is anything with the user's session (a view's request, or a bulk job's).
     """
     alarm_id = str(alarm_id)
+    if action == "claim":
+        return _claim(request, user, alarm_id, text, bulk_job)
     if action == "assign" and assignee == "me":
         assignee = user.id
-    result = _outcome(request, action, alarm_id, assignee, text)
+    result = _outcome(request, user, action, alarm_id, assignee, text)
     AuditEntry.objects.create(
         user_id=user.id,
         user_email=user.email,
@@ -87,7 +91,21 @@ def perform(request, user, alarm_id, action, *, assignee=None, text="", bulk_job
     return result
 
 
-def _outcome(request, action, alarm_id, assignee, text):
+def _claim(request, user, alarm_id, text, bulk_job):
+    """On-call's one tap: acknowledge, assign to me, and post the note if there is one."""
+    steps = [("ack", None), ("assign", "me")] + ([("comment", None)] if text else [])
+    for action, assignee in steps:
+        result = perform(
+            request, user, alarm_id, action, assignee=assignee, text=text, bulk_job=bulk_job
+        )
+        if not result.ok:
+            return result
+    return Result(
+        Outcome.DONE, "Acknowledged and assigned to you." + (" Note posted." if text else "")
+    )
+
+
+def _outcome(request, user, action, alarm_id, assignee, text):
     verb = ACTIONS[action]
     try:
         answer = tb_call(request, _call(action, alarm_id, assignee, text))
@@ -110,6 +128,8 @@ def _outcome(request, action, alarm_id, assignee, text):
         return Result(Outcome.FAILED, UNREACHABLE)
     if action != "comment":
         save_alarms([answer])
+    if action in ACTOR_FIELDS:
+        Alarm.objects.filter(id=alarm_id).update(**{ACTOR_FIELDS[action]: user.email})
     return Result(Outcome.DONE, DONE[action])
 
 

@@ -43,6 +43,10 @@ def _ms(moment):
 
 
 class AlarmFilter(forms.Form):
+    """The list's filter; `apply()` narrows a queryset of alarms the user may see."""
+
+    default_status = "ACTIVE"
+
     status = forms.ChoiceField(choices=[(s, s.title()) for s in STATUSES], required=False)
     severity = forms.MultipleChoiceField(
         choices=[(s, s.title()) for s in SEVERITIES], required=False
@@ -69,7 +73,7 @@ class AlarmFilter(forms.Form):
     def apply(self, alarms, user, *, with_severity=True):
         """The alarms the filter selects (severity left out for the per-severity counts)."""
         data = self.cleaned_data
-        alarms = alarms.filter(STATUS_FILTERS[data.get("status") or "ACTIVE"])
+        alarms = alarms.filter(STATUS_FILTERS[data.get("status") or self.default_status])
         if with_severity and data.get("severity"):
             alarms = alarms.filter(severity__in=data["severity"])
         if data.get("type"):
@@ -91,8 +95,12 @@ class AlarmFilter(forms.Form):
         customer = data.get("customer")
         if customer and user.is_tenant_admin:
             alarms = alarms.filter(customer_id=None if customer == "none" else customer)
-        # A window keeps the alarms active at some point in it: one raised long ago and
-        # still active is never hidden by a window.
+        return self.within_window(alarms)
+
+    def within_window(self, alarms):
+        """A window keeps the alarms active at some point in it: one raised long ago and
+        still active is never hidden by a window."""
+        data = self.cleaned_data
         if data.get("since"):
             since = _ms(datetime.combine(data["since"], time(), tzinfo=UTC))
             alarms = alarms.filter(Q(clear_ts=None) | Q(clear_ts__gte=since))

@@ -8,6 +8,7 @@ ACTION_CHOICES = [
     ("assign", "Assign"),
     ("unassign", "Unassign"),
     ("comment", "Comment"),
+    ("claim", "Claim"),  # acknowledge, assign to me, and post `text` if any (on-call)
 ]
 BULK_CHOICES = [
     ("ack", "Acknowledge"),

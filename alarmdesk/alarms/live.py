@@ -4,6 +4,8 @@ Redis round trip, so an unchanged refresh costs almost nothing."""
 import json
 import logging
 
+from django.http import HttpResponse
+
 from alarmdesk.redis_client import get_redis
 
 from .access import scope_of
@@ -23,3 +25,12 @@ def scope_version(user):
         return "", None
     as_of = json.loads(status).get("last_success") if status else None
     return (counter or b"0").decode(), as_of
+
+
+def unchanged(as_of):
+    """The answer to a refresh whose scope has not moved: nothing to swap (htmx ignores a
+    204), and the sync's time for the page's "as of"."""
+    response = HttpResponse(status=204)
+    if as_of:
+        response["X-Sync-As-Of"] = as_of
+    return response

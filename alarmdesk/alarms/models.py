@@ -49,6 +49,11 @@ class Alarm(models.Model):
     # still has it (deleted alarms stay, so history outlives ThingsBoard's retention).
     changed_at = models.DateTimeField()
     deleted = models.BooleanField(default=False)
+    # Who acknowledged and cleared it, for the history: from ThingsBoard's system comments
+    # (read by `sync.identify_actors`) or from the action taken through AlarmDesk.
+    acknowledged_by = models.CharField(max_length=255, blank=True)
+    cleared_by = models.CharField(max_length=255, blank=True)
+    actors_known = models.BooleanField(default=False)
 
     class Meta:
         # The list's default order is severity rank, then newest start: these serve it for

@@ -166,15 +166,19 @@ def _save_batch(latest, changes):
     ids = [uuid.UUID(alarm_id) for alarm_id in latest]
     stored = {
         row["id"]: row
-        for row in Alarm.objects.filter(id__in=ids).values("id", "deleted", *TB_FIELDS)
+        for row in Alarm.objects.filter(id__in=ids).values(
+            "id", "deleted", "actors_known", *TB_FIELDS
+        )
     }
     now = timezone.now()
     rows, events = [], []
     for alarm_id, new in latest.items():
         alarm_id = uuid.UUID(alarm_id)
         old = stored.get(alarm_id)
+        actors_known = False
         if old is not None:
             del old["id"]
+            actors_known = old.pop("actors_known")
             if not old.pop("deleted") and old == new:
                 continue
         if old is None:
@@ -183,10 +187,16 @@ def _save_batch(latest, changes):
             changes.updated += 1
             changes.touch(old)
         changes.touch(new)
-        rows.append(Alarm(id=alarm_id, changed_at=now, deleted=False, **new))
+        happened = events_between(old, new)
+        # A new acknowledgement or clearing: who did it is to be read again.
+        if any(kind in (Kind.ACKNOWLEDGED, Kind.CLEARED) for kind, _, _ in happened):
+            actors_known = False
+        rows.append(
+            Alarm(id=alarm_id, changed_at=now, deleted=False, actors_known=actors_known, **new)
+        )
         events += [
             AlarmEvent(alarm_id=alarm_id, kind=kind, ts=ts, observed_at=now, data=data)
-            for kind, ts, data in events_between(old, new)
+            for kind, ts, data in happened
         ]
     if rows:
         with transaction.atomic():
@@ -194,7 +204,7 @@ def _save_batch(latest, changes):
                 rows,
                 update_conflicts=True,
                 unique_fields=["id"],
-                update_fields=[*TB_FIELDS, "changed_at", "deleted"],
+                update_fields=[*TB_FIELDS, "changed_at", "deleted", "actors_known"],
             )
             AlarmEvent.objects.bulk_create(events)
         changes.events += len(events)

@@ -7,7 +7,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from alarmdesk.thingsboard.errors import ThingsBoardError
 
-from . import bulk, sync
+from . import actors, bulk, sync
 
 log = logging.getLogger(__name__)
 
@@ -28,3 +28,13 @@ def sync_alarms():
 def run_bulk_job(job_id, session_key):
     """Every alarm of a bulk job, as the user who asked, with their session's tokens."""
     bulk.run(job_id, session_key)
+
+
+@shared_task(soft_time_limit=240, time_limit=270)
+def identify_alarm_actors():
+    """Who acknowledged and cleared recent alarms, from ThingsBoard's system comments."""
+    try:
+        return actors.identify()
+    except ThingsBoardError as error:
+        log.warning("identifying who acknowledged and cleared alarms failed: %s", error)
+        return None

@@ -18,7 +18,7 @@ from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.accounts.tokens import tb_call
 from alarmdesk.thingsboard import errors
 
-from . import access, actions, tasks
+from . import access, actions, tasks, telemetry
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter
 from .forms import BULK_CHOICES, ActionForm, BulkForm
 from .live import scope_version
@@ -159,8 +159,25 @@ def alarm_detail(request, alarm_id):
         "candidates": candidates,
         "unavailable": access.unavailable_actions(alarm),
         "action_form": ActionForm(),
+        **_telemetry(request, alarm, source),
     }
     return render(request, "alarms/detail.html", context)
+
+
+def _telemetry(request, alarm, source):
+    """The chart section: absent for originators without telemetry; `chart` None when
+    ThingsBoard did not answer (not asked again when it was just found unreachable)."""
+    if alarm.originator_type not in telemetry.CHARTED_ORIGINATORS:
+        return {"charted": False}
+    chart = telemetry.around_alarm(request, alarm) if source != "store" else None
+    if chart is None:
+        return {"charted": True, "chart": None}
+    return {
+        "charted": True,
+        "chart": chart,
+        "chart_rows": list(telemetry.table_rows(chart)),
+        "chart_interval": telemetry.interval_words(chart["interval"]),
+    }
 
 
 def _read_live(request, user, alarm_id):

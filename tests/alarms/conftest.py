@@ -13,15 +13,6 @@ def tb(sign_in):
     return sign_in(TENANT)
 
 
-@pytest.fixture
-def synced(dashboard, transactional_db, settings):
-    """The dashboard against the test simulator, with a committed (transactional) store.
-
-    Reconciliation only when a test asks for it (`run_cycle(reconcile_now=True)`)."""
-    settings.ALARMDESK_RECONCILE_SECONDS = 10**6
-    return dashboard
-
-
 def sim(tbsim, path, body=None, method="POST"):
     response = tbsim_request(tbsim, method, path, body)
     response.raise_for_status()

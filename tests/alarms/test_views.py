@@ -15,26 +15,6 @@ ROW_ID = re.compile(r'<tr id="row-[^"]+" data-alarm-id="([0-9a-f-]{36})"')
 SEVERITY_ORDER = ["CRITICAL", "MAJOR", "MINOR", "WARNING", "INDETERMINATE"]
 
 
-@pytest.fixture
-def store(synced):
-    """The demo's alarms synced into the store."""
-    sync.run_cycle()
-    return synced
-
-
-@pytest.fixture
-def as_user(client, store):
-    """as_user(CUSTOMER_A) -> the test client signed in to AlarmDesk as that persona."""
-
-    def sign_in(persona):
-        client.cookies.clear()  # a new browser (Django's client.logout() wants contrib.auth)
-        response = client.post("/login/", {"username": persona[0], "password": persona[1]})
-        assert response.status_code == 302, response.content
-        return client
-
-    return sign_in
-
-
 def tb_as(tbsim, persona):
     return TbSession(tbsim.url, persona)
 

@@ -1,0 +1,216 @@
+"""/history/: how alarms were handled, for a time range, within the user's scope."""
+
+import csv
+from datetime import UTC, datetime, time, timedelta
+
+from django import forms
+from django.db.models import Count
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from alarmdesk.accounts.decorators import tb_login_required
+from alarmdesk.alarms import access
+from alarmdesk.alarms.filters import AlarmFilter
+from alarmdesk.alarms.models import Customer
+
+from . import charts
+from .stats import FLAPPING_AT, summarize
+
+PAGE_SIZE = 50
+DEFAULT_DAYS = 7
+COLUMNS = [
+    "id",
+    "severity",
+    "type",
+    "originator",
+    "originator_label",
+    "customer",
+    "status",
+    "started",
+    "acknowledged",
+    "acknowledged_by",
+    "time_to_acknowledge_s",
+    "cleared",
+    "cleared_by",
+    "time_to_clear_s",
+    "assignee",
+]
+FIELDS = (
+    "id",
+    "severity",
+    "type",
+    "originator_name",
+    "originator_label",
+    "customer_id",
+    "status",
+    "start_ts",
+    "ack_ts",
+    "acknowledged_by",
+    "clear_ts",
+    "cleared_by",
+    "actors_known",
+    "assignee_email",
+)
+
+
+def _ms(moment):
+    return int(moment.timestamp() * 1000)
+
+
+class HistoryFilter(AlarmFilter):
+    """The list's filters, for alarms raised in a time range (any status by default)."""
+
+    default_status = "ANY"
+    hours = forms.IntegerField(min_value=1, max_value=24 * 90, required=False)
+
+    def range_ms(self):
+        """[since, until) in epoch ms: `hours` back from now, the days given, or a week."""
+        data, now = self.cleaned_data, timezone.now()
+        if data.get("hours"):
+            return _ms(now - timedelta(hours=data["hours"])), _ms(now)
+        since = now - timedelta(days=DEFAULT_DAYS)
+        if data.get("since"):
+            since = datetime.combine(data["since"], time(), tzinfo=UTC)
+        until = now
+        if data.get("until"):
+            until = datetime.combine(data["until"] + timedelta(days=1), time(), tzinfo=UTC)
+        return _ms(since), _ms(until)
+
+    def within_window(self, alarms):
+        since, until = self.range_ms()
+        return alarms.filter(start_ts__gte=since, start_ts__lt=until)
+
+
+def _iso(ms):
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+
+def _seconds(start_ts, end_ts):
+    return "" if end_ts is None else max(0, end_ts - start_ts) // 1000
+
+
+def _by(name, known, happened):
+    if not happened:
+        return ""
+    if name:
+        return name
+    return "automatically (no person)" if known else "not known yet"
+
+
+def table_row(row, titles):
+    """One alarm as the table and the CSV show it, in COLUMNS order."""
+    return [
+        str(row["id"]),
+        row["severity"],
+        row["type"],
+        row["originator_name"],
+        row["originator_label"] or "",
+        titles.get(row["customer_id"], "") if row["customer_id"] else "",
+        row["status"],
+        _iso(row["start_ts"]),
+        _iso(row["ack_ts"]),
+        _by(row["acknowledged_by"], row["actors_known"], row["ack_ts"]),
+        _seconds(row["start_ts"], row["ack_ts"]),
+        _iso(row["clear_ts"]),
+        _by(row["cleared_by"], row["actors_known"], row["clear_ts"]),
+        _seconds(row["start_ts"], row["clear_ts"]),
+        row["assignee_email"],
+    ]
+
+
+def spreadsheet_safe(value):
+    """A cell a spreadsheet will not run as a formula (=, +, -, @, tab, CR lead one)."""
+    text = str(value)
+    if text and text[0] in "=+-@\t\r":
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv(selected, titles):
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(COLUMNS)
+        for row in selected.values(*FIELDS).iterator(chunk_size=2000):
+            yield writer.writerow([spreadsheet_safe(v) for v in table_row(row, titles)])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="alarmdesk-history-{stamp}.csv"'
+    return response
+
+
+@tb_login_required
+@require_GET
+def history(request):
+    user = request.tb_user
+    alarms = access.visible_alarms(user, include_deleted=True)  # history outlives ThingsBoard
+    types = alarms.order_by().values_list("type", flat=True).distinct()
+    form = HistoryFilter(request.GET, types=types)
+    form.is_valid()
+    since, until = form.range_ms()
+    selected = form.apply(alarms, user).order_by("-start_ts", "id")
+    titles = dict(Customer.objects.filter(tenant_id=user.tenant_id).values_list("id", "title"))
+    if request.GET.get("format") == "csv":
+        return _csv(selected, titles)
+    summary = summarize(selected, since, until)
+    pages = max(1, -(-summary.total // PAGE_SIZE))
+    page = min(form.page_number, pages)
+    rows = selected.values(*FIELDS)[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    context = {
+        "form": form,
+        "since": since,
+        "until": until,
+        "summary": summary,
+        "columns": COLUMNS,
+        "rows": [table_row(row, titles) for row in rows],
+        "page": page,
+        "pages": pages,
+        "customers": titles,
+        "by_customer": [
+            (titles.get(c, "No customer") if c else "No customer", n)
+            for c, n in summary.by_customer
+        ],
+        "per_day_chart": charts.alarms_per_day(summary.per_day),
+        "trend_chart": charts.trend(summary.trend),
+        "per_day_rows": [
+            (day, [counts.get(severity, 0) for severity, _ in summary.by_severity])
+            for day, counts in summary.per_day
+        ],
+        "by_type_rows": [
+            {"type": t, "count": n, "ack": ack, "clear": clear}
+            for (t, n), (_, ack), (_, clear) in zip(
+                summary.by_type, summary.ack_by_type, summary.clear_by_type, strict=True
+            )
+        ],
+        "flapping_at": FLAPPING_AT,
+        "month_ago": timezone.now() - timedelta(days=30),
+        "handover": _handover(alarms, since, until) if form.cleaned_data.get("hours") else None,
+    }
+    return render(request, "history/page.html", context)
+
+
+def _handover(alarms, since, until):
+    """A shift as a handover, over the whole scope: raised, acknowledged (by whom), cleared,
+    and what is still open."""
+    raised = alarms.filter(start_ts__gte=since, start_ts__lt=until)
+    acknowledged = alarms.filter(ack_ts__gte=since, ack_ts__lt=until)
+    cleared = alarms.filter(clear_ts__gte=since, clear_ts__lt=until)
+    still_open = alarms.filter(cleared=False, deleted=False, start_ts__lt=until)
+    return {
+        "raised": raised.count(),
+        "acknowledged": acknowledged.count(),
+        "acknowledged_by": list(
+            acknowledged.order_by().values_list("acknowledged_by").annotate(n=Count("id"))
+        ),
+        "cleared": cleared.count(),
+        "still_open": still_open.order_by("severity_rank", "start_ts")[:50],
+        "still_open_count": still_open.count(),
+    }

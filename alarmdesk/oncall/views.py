@@ -1,0 +1,86 @@
+"""/oncall/: the phone page. Active unacknowledged alarms, most severe and oldest first,
+each a tap from acknowledged or claimed; it polls like the list and calls for attention
+when a new alarm arrives."""
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+from django.views.decorators.vary import vary_on_headers
+
+from alarmdesk.accounts.decorators import tb_login_required
+from alarmdesk.alarms import access, actions
+from alarmdesk.alarms.live import scope_version, unchanged
+from alarmdesk.alarms.models import SEVERITIES
+
+from .models import Preference
+
+SHOWN = 100
+
+
+class OncallActionForm(forms.Form):
+    alarm = forms.UUIDField()
+    action = forms.ChoiceField(choices=[("ack", "Acknowledge"), ("claim", "Claim")])
+    text = forms.CharField(max_length=4000, required=False, strip=True)
+
+
+class PreferenceForm(forms.ModelForm):
+    sounds = forms.MultipleChoiceField(choices=[(s, s) for s in SEVERITIES], required=False)
+
+    class Meta:
+        model = Preference
+        fields = ["muted", "sounds", "notify"]
+
+
+def _alarms(user):
+    waiting = access.visible_alarms(user).filter(cleared=False, acknowledged=False)
+    return waiting.order_by("severity_rank", "start_ts", "id")
+
+
+@tb_login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def oncall(request):
+    user = request.tb_user
+    if request.method == "POST":
+        if request.POST.get("action") == "preferences":
+            return _save_preferences(request, user)
+        return _act(request, user)
+    version, as_of = scope_version(user)
+    if request.htmx and version and request.GET.get("v") == version:
+        return unchanged(as_of)
+    waiting = _alarms(user)
+    context = {
+        "alarms": waiting[:SHOWN],
+        "count": waiting.count(),
+        "version": version,
+        "as_of": as_of,
+        "preference": Preference.of(user),
+    }
+    template = "oncall/page.html#oncall-list" if request.htmx else "oncall/page.html"
+    return render(request, template, context)
+
+
+def _act(request, user):
+    form = OncallActionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "That action was not understood.")
+        return redirect("oncall")
+    alarm = access.get_alarm_for(user, form.cleaned_data["alarm"])
+    action, text = form.cleaned_data["action"], form.cleaned_data["text"]
+    result = actions.perform(request, user, alarm.id, action, text=text)
+    if request.htmx:
+        alarm.refresh_from_db()
+        context = {"alarm": alarm, "result": result, "kept_text": "" if result.ok else text}
+        return render(request, "oncall/page.html#oncall-card", context)
+    (messages.success if result.ok else messages.error)(request, result.message)
+    return redirect("oncall")
+
+
+def _save_preferences(request, user):
+    form = PreferenceForm(request.POST, instance=Preference.of(user))
+    if form.is_valid():
+        form.save()
+    if request.htmx:
+        return render(request, "oncall/page.html#attention", {"preference": form.instance})
+    return redirect("oncall")

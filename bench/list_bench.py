@@ -1,0 +1,893 @@
+"""The triage list page (GET /alarms/) over the simulator's `scale` scenario.
+
+Run from the repository root:
+
+    .venv/bin/python bench/list_bench.py
+    .venv/bin/python bench/list_bench.py --alarms 100000 --active 10000 --requests 200 \\
+        --watch-seconds 60 --watchers 50
+
+Targets (the triage list issue), with 100,000 alarms in the store of which 10,000 active:
+- the first page with the default filter (active alarms, most severe first): p95 <= 50 ms;
+- the first page filtered (every status, severities MAJOR and MINOR, one type, a search
+  text; once in the default order, once newest first): p95 <= 100 ms;
+- every status sorted by severity: p95 <= 100 ms;
+- a live refresh when nothing changed (htmx GET with the page's own v=, answered 204):
+  p95 <= 5 ms;
+- 50 pages left open for 60 s (each polling every 5 s, as the page's hx-trigger does) cause
+  no ThingsBoard request beyond the sync's own.
+
+How it measures:
+- The simulator runs as a separate process (`python -m alarmdesk.tbsim --scenario scale
+  --no-generator`), pinned to core 0 with `taskset -c 0` when there are two cores or more;
+  this process pins itself to core 1. A private redis-server (no persistence) runs on a
+  free port, and the store is a fresh SQLite file (WAL) in a temporary directory; all go at
+  the end. The store is filled by the real sync (`sync.run_cycle()` until the backfill is
+  done, with sync.BACKFILL_BUDGET_SECONDS raised so that it takes few runs).
+- Settings: alarmdesk.settings, through a two-line module in the temporary directory that
+  only swaps the static files storage for StaticFilesStorage (the manifest storage needs
+  collectstatic, whose STATIC_ROOT is var/static in the repository). CONN_MAX_AGE and the
+  SQLite options are the settings' own; DEBUG is off.
+- Server time "in-process": the time around django.test.Client.get() in this process: the
+  whole middleware stack, the view, the template, the session read from the database; no
+  socket. Users sign in through the real /login/ view (one Client per persona). The cases
+  are interleaved, `--requests` each, after a few untimed warm-up requests; "SQL" is the
+  time spent inside the database cursor (connection.execute_wrapper), per request.
+- Server time "HTTP": the same requests through gunicorn (`gunicorn alarmdesk.wsgi -w 2
+  --threads 8`, pinned to core 0 with the simulator, idle then), timed by a requests.Session
+  in this process on one kept-alive connection: the client's latency, so HTTP parsing and
+  the loopback are included.
+- Watchers: `--watchers` sessions signed in over HTTP through the real sign-in form (the
+  tenant and customer personas in turn), each on its own thread and connection, first load
+  the page, then GET its polling URL (hx-get of #alarm-table, with HX-Request: true) every
+  5 s for `--watch-seconds`, starting at staggered offsets; an answer 200 (re-rendered) gives
+  the next URL, as htmx's outerHTML swap does. After the sign-ins, POST /sim/stats/reset;
+  during the window two alarms are raised through the simulator (POST /sim/alarms, on a
+  device of Customer A, then of Customer B) and each is followed by one `sync.run_cycle()`
+  in this process, so some refreshes re-render. Afterwards GET /sim/stats: ThingsBoard
+  requests are its /api/ routes (the /sim/ controls are not counted). The sync's own are
+  counted separately, by wrapping the requests Session of the sync account's client in this
+  process (every call it sends, a sign-in or token refresh included), and subtracted; the
+  sync's own count (counts["requests"]) is shown beside it as a cross-check.
+- EXPLAIN QUERY PLAN of the default page's list query and of its per-severity count query,
+  as the view ran them (captured SQL, tenant administrator), is printed under the table.
+
+The machine is shared and noisy: compare figures within one run, never across runs.
+"""
+
+import argparse
+import html
+import os
+import platform
+import random
+import re
+import secrets
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlencode
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+TENANT = ("tenant@thingsboard.org", "tenant")
+CUSTOMER_A = ("customerA@thingsboard.org", "customer")
+PERSONAS = [
+    TENANT,
+    CUSTOMER_A,
+    ("customerB@thingsboard.org", "customer"),
+    ("customerC@thingsboard.org", "customer"),
+    ("olivia.ops@thingsboard.org", "tenant"),
+    ("arthur.field@thingsboard.org", "customer"),
+]
+SETTINGS_MODULE = "list_bench_settings"
+SETTINGS_TEXT = """from alarmdesk.settings import *  # noqa: F403
+
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+"""
+LIVE_URL = re.compile(r'<section id="alarm-table"[^>]*?hx-get="([^"]*)"', re.S)
+TOTAL = re.compile(r"\u00b7\s*(\d+) alarm")
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+HTMX = {"HX-Request": "true", "HX-Target": "alarm-table", "HX-Trigger": "alarm-table"}
+WARMUP = 5
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--alarms", type=int, default=100_000, help="scale: alarms in all")
+    parser.add_argument("--active", type=int, default=10_000, help="scale: of which active")
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per case")
+    parser.add_argument(
+        "--http-requests", type=int, default=50, help="per case through gunicorn (0: skip)"
+    )
+    parser.add_argument("--watch-seconds", type=float, default=60.0, help="watch window")
+    parser.add_argument("--watchers", type=int, default=50, help="open pages polling")
+    parser.add_argument("--interval", type=float, default=5.0, help="the page's poll period")
+    parser.add_argument("--type", default="Device Offline", help="alarm type filtered on")
+    parser.add_argument("--q", default="floor", help="search text filtered on")
+    parser.add_argument("--seed", type=int, default=7, help="staggers the watchers")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to cores")
+    parser.add_argument(
+        "--queries", action="store_true", help="also print each case's queries with times"
+    )
+    return parser.parse_args(argv)
+
+
+# --- the processes: redis-server, the simulator, gunicorn ------------------------------------
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_redis(workdir):
+    if shutil.which("redis-server") is None:
+        sys.exit("redis-server is missing (scripts/system-packages.sh installs it)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return proc, port
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            sys.exit("redis-server did not start")
+        time.sleep(0.05)
+
+
+def start_simulator(args, pinned):
+    cmd = [
+        sys.executable,
+        "-m",
+        "alarmdesk.tbsim",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--scenario",
+        "scale",
+        "--no-generator",
+        "--alarms",
+        str(args.alarms),
+        "--active",
+        str(args.active),
+    ]
+    if pinned:
+        cmd = ["taskset", "-c", "0", *cmd]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    line = proc.stdout.readline()
+    match = re.search(r"listening on (http://[\d.]+:\d+)", line)
+    if not match:
+        proc.kill()
+        sys.exit(f"simulator did not start: {line!r}")
+    url = match.group(1)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{url}/sim/stats", timeout=5).raise_for_status()
+            break
+        except requests.RequestException:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                sys.exit("the simulator does not answer")
+            time.sleep(0.05)
+    return proc, url, time.perf_counter() - started
+
+
+def start_gunicorn(workdir, pinned):
+    """The real app over a socket, with this process's environment (set by configure())."""
+    port = free_port()
+    log = workdir / "gunicorn.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "alarmdesk.wsgi",
+        "-w",
+        "2",
+        "--threads",
+        "8",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "--error-logfile",
+        str(log),
+    ]
+    if pinned:
+        cmd = ["taskset", "-c", "0", *cmd]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(workdir), str(ROOT)])}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"{url}/login/", timeout=5).status_code == 200:
+                return proc, url
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            sys.exit(f"gunicorn did not start:\n{tail}")
+        time.sleep(0.1)
+
+
+def stop(proc):
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Sim:
+    """The simulator's /sim/ controls (not counted as ThingsBoard requests)."""
+
+    def __init__(self, url):
+        self.url = url
+        self.http = requests.Session()
+
+    def call(self, method, path, body=None):
+        answer = self.http.request(method, f"{self.url}/sim{path}", json=body, timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+    def reset_stats(self):
+        self.call("POST", "/stats/reset")
+
+    def api_routes(self):
+        routes = self.call("GET", "/stats")["routes"]
+        return {route: entry["count"] for route, entry in routes.items() if " /api/" in route}
+
+
+# --- Django --------------------------------------------------------------------------------
+
+
+def configure(workdir, redis_port, tb_url):
+    """The environment the settings read, then Django and a migrated, empty store."""
+    (workdir / f"{SETTINGS_MODULE}.py").write_text(SETTINGS_TEXT)
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+            "SECRET_KEY": f"bench-only-{secrets.token_hex(24)}",
+            "DEBUG": "false",
+            "DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "TB_URL": tb_url,
+            "TB_SYNC_USERNAME": TENANT[0],
+            "TB_SYNC_PASSWORD": TENANT[1],
+            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+            # No reconciliation unless asked for: the watch window's sync runs stay fast cycles.
+            "ALARMDESK_RECONCILE_SECONDS": str(10**9),
+            "ALARMDESK_BACKFILL_DAYS": "30",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    os.environ.pop("TB_SYNC_API_KEY", None)
+    sys.path[:0] = [str(workdir), str(ROOT)]
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def fill_store():
+    """The real sync until its backfill is done; (seconds, runs)."""
+    from alarmdesk.alarms import sync
+    from alarmdesk.alarms.models import SyncState
+
+    sync.BACKFILL_BUDGET_SECONDS = 600
+    started = time.perf_counter()
+    runs = 0
+    while True:
+        runs += 1
+        if sync.run_cycle() is None:
+            raise RuntimeError("run_cycle() found the sync lock taken")
+        if SyncState.objects.get().backfill_done:
+            break
+        if runs >= 50:
+            raise RuntimeError("the backfill did not end in 50 runs")
+    seconds = time.perf_counter() - started
+    sync.run_cycle()  # settles the watermarks: the next cycles find nothing new
+    return seconds, runs
+
+
+class SyncCounter:
+    """Counts the HTTP calls the sync account's client sends (its sign-ins included)."""
+
+    def __init__(self):
+        from alarmdesk.alarms import account
+
+        self.calls = 0
+        self.lock = threading.Lock()
+        session = account._client().session  # the one every ServiceAccount call goes through
+        send = session.request
+
+        def counted(*args, **kwargs):
+            with self.lock:
+                self.calls += 1
+            return send(*args, **kwargs)
+
+        session.request = counted
+
+
+class SqlClock:
+    """Time spent inside the database cursor, and statements, since the last reset()."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.statements = 0
+
+    def reset(self):
+        self.seconds, self.statements = 0.0, 0
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.statements += 1
+
+
+def signed_in_client(persona):
+    from django.test import Client
+
+    client = Client()
+    answer = client.post("/login/", {"username": persona[0], "password": persona[1]})
+    if answer.status_code != 302 or "/alarms/" not in answer["Location"]:
+        raise RuntimeError(f"sign-in of {persona[0]} failed: {answer.status_code}")
+    return client
+
+
+def live_url(page_html):
+    match = LIVE_URL.search(page_html)
+    if not match:
+        raise RuntimeError("no polling hx-get on #alarm-table")
+    return html.unescape(match.group(1))
+
+
+def shown_total(page_html):
+    match = TOTAL.search(page_html)
+    return int(match.group(1)) if match else None
+
+
+class Case:
+    def __init__(self, key, label, url, *, htmx=False, status=200, target_ms=None):
+        self.key = key
+        self.label = label
+        self.url = url
+        self.htmx = htmx
+        self.status = status
+        self.target_ms = target_ms
+
+
+def list_cases(args, live):
+    filtered = [
+        ("status", "ANY"),
+        ("severity", "MAJOR"),
+        ("severity", "MINOR"),
+        ("type", args.type),
+        ("q", args.q),
+    ]
+    return [
+        Case("default", "default page (ACTIVE, by severity)", "/alarms/", target_ms=50),
+        Case("filtered", "filtered, by severity", f"/alarms/?{urlencode(filtered)}", target_ms=100),
+        Case(
+            "newest",
+            "filtered, sort=-created",
+            f"/alarms/?{urlencode([*filtered, ('sort', '-created')])}",
+            target_ms=100,
+        ),
+        Case(
+            "any", "status=ANY, sort=severity", "/alarms/?status=ANY&sort=severity", target_ms=100
+        ),
+        Case("live", "live refresh, unchanged (204)", live, htmx=True, status=204, target_ms=5),
+    ]
+
+
+class Samples:
+    def __init__(self):
+        self.seconds = []
+        self.sql = []
+        self.statements = []
+        self.bad = []  # unexpected statuses
+        self.total = None  # alarms the page says match
+
+    def add(self, seconds, sql=None, statements=None):
+        self.seconds.append(seconds)
+        if sql is not None:
+            self.sql.append(sql)
+            self.statements.append(statements)
+
+
+def measure_in_process(args, cases, client):
+    """Every case `--requests` times, interleaved, after WARMUP untimed rounds."""
+    from django.db import connection
+
+    clock = SqlClock()
+    results = {case.key: Samples() for case in cases}
+    with connection.execute_wrapper(clock):
+        for round_number in range(WARMUP + args.requests):
+            for case in cases:
+                headers = HTMX if case.htmx else {}
+                clock.reset()
+                started = time.perf_counter()
+                answer = client.get(case.url, headers=headers)
+                seconds = time.perf_counter() - started
+                result = results[case.key]
+                if answer.status_code != case.status:
+                    result.bad.append(answer.status_code)
+                if round_number == 0 and answer.status_code == 200:
+                    result.total = shown_total(answer.content.decode())
+                if round_number >= WARMUP:
+                    result.add(seconds, clock.seconds, clock.statements)
+    return results
+
+
+def measure_one(client, url):
+    """(seconds, statements) of one request, default page, for a customer persona etc."""
+    from django.db import connection
+
+    clock = SqlClock()
+    with connection.execute_wrapper(clock):
+        started = time.perf_counter()
+        answer = client.get(url)
+        seconds = time.perf_counter() - started
+    return answer, seconds, clock
+
+
+class StatementLog:
+    """Every statement a request ran: (sql, params, seconds)."""
+
+    def __init__(self):
+        self.entries = []
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.entries.append((sql, params, time.perf_counter() - started))
+
+
+def statements(client, url, headers=None):
+    from django.db import connection
+
+    log = StatementLog()
+    with connection.execute_wrapper(log):
+        client.get(url, headers=headers or {})
+    return log.entries
+
+
+def query_plan(sql, params):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        return "; ".join(row[-1] for row in cursor.fetchall())
+
+
+def default_plans(client):
+    """The default page's list query and severity count query, as the view ran them."""
+    entries = statements(client, "/alarms/")
+    listing = next(
+        (
+            (sql, params)
+            for sql, params, _ in entries
+            if "ORDER BY" in sql and re.search(r"LIMIT \d+", sql) and "severity_rank" in sql
+        ),
+        None,
+    )
+    counting = next(
+        ((sql, params) for sql, params, _ in entries if "COUNT(" in sql and "GROUP BY" in sql),
+        None,
+    )
+    return [
+        ("default list query", listing and query_plan(*listing)),
+        ("severity count query", counting and query_plan(*counting)),
+    ]
+
+
+def print_queries(client, cases):
+    """Each case's statements, slowest first, with their plans (--queries)."""
+    for case in cases:
+        entries = statements(client, case.url, HTMX if case.htmx else None)
+        print(f"\n{case.label}: {case.url}")
+        for sql, params, seconds in sorted(entries, key=lambda e: -e[2]):
+            print(f"  {seconds * 1000:7.2f} ms  {' '.join(sql.split())[:300]}")
+            if sql.lstrip().upper().startswith("SELECT"):
+                print(f"             plan: {query_plan(sql, params)}")
+
+
+# --- over HTTP: gunicorn ---------------------------------------------------------------------
+
+
+def http_sign_in(url, persona):
+    """A requests.Session signed in through the sign-in form; (session, page html)."""
+    session = requests.Session()
+    form = session.get(f"{url}/login/", timeout=30)
+    form.raise_for_status()
+    token = CSRF_INPUT.search(form.text).group(1)
+    answer = session.post(
+        f"{url}/login/",
+        data={"username": persona[0], "password": persona[1], "csrfmiddlewaretoken": token},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    if not answer.url.endswith("/alarms/"):
+        raise RuntimeError(f"HTTP sign-in of {persona[0]} failed (at {answer.url})")
+    return session, answer.text
+
+
+def measure_http(args, cases, url, session):
+    results = {case.key: Samples() for case in cases}
+    for round_number in range(WARMUP + args.http_requests):
+        for case in cases:
+            headers = HTMX if case.htmx else {}
+            started = time.perf_counter()
+            answer = session.get(f"{url}{case.url}", headers=headers, timeout=30)
+            seconds = time.perf_counter() - started
+            if answer.status_code != case.status:
+                results[case.key].bad.append(answer.status_code)
+            if round_number >= WARMUP:
+                results[case.key].add(seconds)
+    return results
+
+
+class Watcher:
+    def __init__(self, session, page_html, offset):
+        self.session = session
+        self.url = live_url(page_html)
+        self.offset = offset
+        self.unchanged = []  # latencies of 204 answers
+        self.rendered = []  # latencies of 200 answers
+        self.errors = []
+
+    def run(self, base, start, end, interval):
+        tick = 0
+        while True:
+            due = start + self.offset + tick * interval
+            if due >= end:
+                return
+            time.sleep(max(0.0, due - time.monotonic()))
+            tick += 1
+            try:
+                t0 = time.perf_counter()
+                answer = self.session.get(f"{base}{self.url}", headers=HTMX, timeout=30)
+                seconds = time.perf_counter() - t0
+            except requests.RequestException as error:
+                self.errors.append(type(error).__name__)
+                continue
+            if answer.status_code == 204:
+                self.unchanged.append(seconds)
+            elif answer.status_code == 200:
+                self.rendered.append(seconds)
+                self.url = live_url(answer.text)  # htmx swaps in the new hx-get
+            else:
+                self.errors.append(str(answer.status_code))
+
+
+def watch(args, url, sim, counter):
+    """`--watchers` open pages polling for `--watch-seconds`; two changes synced meanwhile."""
+    from alarmdesk.alarms import sync
+    from alarmdesk.alarms.models import Alarm, Customer
+
+    rng = random.Random(args.seed)
+    watchers = []
+    for index in range(args.watchers):
+        session, page = http_sign_in(url, PERSONAS[index % len(PERSONAS)])
+        watchers.append(Watcher(session, page, rng.uniform(0, args.interval)))
+    devices = []
+    for title in ("Customer A", "Customer B"):
+        customer = Customer.objects.filter(title=title).first()
+        alarms = Alarm.objects.filter(customer_id=customer.id) if customer else Alarm.objects
+        devices.append(alarms.values_list("originator_name", flat=True).first())
+
+    sim.reset_stats()
+    counter.calls = 0
+    sync_counts = []
+    start = time.monotonic()
+    end = start + args.watch_seconds
+    threads = [
+        threading.Thread(target=w.run, args=(url, start, end, args.interval), daemon=True)
+        for w in watchers
+    ]
+    for thread in threads:
+        thread.start()
+    for number, device in enumerate(devices, start=1):
+        time.sleep(max(0.0, start + args.watch_seconds * number / 3 - time.monotonic()))
+        body = {"device": device, "type": f"List Bench {number}", "severity": "MAJOR"}
+        sim.call("POST", "/alarms", body)
+        sync_counts.append(sync.run_cycle())
+    for thread in threads:
+        thread.join(timeout=args.watch_seconds + 60)
+    routes = sim.api_routes()
+    return {
+        "watchers": watchers,
+        "routes": routes,
+        "sync_calls": counter.calls,
+        "sync_counts": sync_counts,
+        "seconds": time.monotonic() - start,
+    }
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, round(fraction * (len(sorted_values) - 1)))
+    return sorted_values[index]
+
+
+def verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def timing_row(case, samples, where):
+    times = sorted(samples.seconds)
+    p50, p95 = percentile(times, 0.5) * 1000, percentile(times, 0.95) * 1000
+    value = f"{p50:.1f} / {p95:.1f} ms"
+    extra = []
+    if samples.sql:
+        sql = statistics.median(samples.sql) * 1000
+        extra.append(f"SQL p50 {sql:.1f} ms in {statistics.median(samples.statements):.0f} q")
+    if samples.total is not None:
+        extra.append(f"{samples.total:,} match")
+    if samples.bad:
+        extra.append(f"{len(samples.bad)} answered {sorted(set(samples.bad))}")
+    if extra:
+        value += f" ({'; '.join(extra)})"
+    ok = p95 <= case.target_ms and not samples.bad
+    return (
+        f"{case.label} [{where}]: p50 / p95",
+        value,
+        f"<= {case.target_ms} ms",
+        verdict(ok),
+    )
+
+
+def table_rows(args, r):
+    rows = []
+    rows.append(
+        (
+            "store: filled by the sync (backfill)",
+            f"{r['stored']:,} alarms, {r['stored_active']:,} active, in {r['fill_seconds']:.0f} s "
+            f"({r['fill_runs']} runs)",
+            "-",
+            "-",
+        )
+    )
+    n = args.requests
+    for case in r["cases"]:
+        rows.append(timing_row(case, r["in_process"][case.key], f"in-process, n={n}"))
+    customer = r["customer"]
+    rows.append(
+        timing_row(
+            Case("customer", "default page as customerA", "/alarms/", target_ms=50),
+            customer,
+            f"in-process, n={n}",
+        )
+    )
+    if r.get("http"):
+        for case in r["cases"]:
+            rows.append(timing_row(case, r["http"][case.key], f"HTTP, n={args.http_requests}"))
+
+    w = r["watch"]
+    watchers = w["watchers"]
+    api = sum(w["routes"].values())
+    own = sum(c["requests"] for c in w["sync_counts"] if c)
+    beyond = api - w["sync_calls"]
+    routes = ", ".join(f"{route} {count}" for route, count in sorted(w["routes"].items()))
+    rows.append(
+        (
+            f"watch: ThingsBoard requests beyond the sync's ({args.watchers} pages, "
+            f"{args.watch_seconds:g} s)",
+            f"{beyond} (/api/ requests {api} - sync's HTTP calls {w['sync_calls']}; sync's "
+            f"counts {own} in {len(w['sync_counts'])} runs)" + (f": {routes}" if routes else ""),
+            "0",
+            verdict(beyond == 0),
+        )
+    )
+    unchanged = sorted(x for v in watchers for x in v.unchanged)
+    rendered = sorted(x for v in watchers for x in v.rendered)
+    errors = [e for v in watchers for e in v.errors]
+    rows.append(
+        (
+            "watch: refreshes answered",
+            f"{len(unchanged) + len(rendered)} ({len(unchanged)} unchanged 204, {len(rendered)} "
+            f"re-rendered 200); {len(errors)} errors"
+            + (f" {sorted(set(errors))}" if errors else ""),
+            "no error",
+            verdict(not errors and unchanged),
+        )
+    )
+    rows.append(
+        (
+            "watch: refresh 204 [HTTP, under the watch]: p50 / p95",
+            f"{percentile(unchanged, 0.5) * 1000:.1f} / {percentile(unchanged, 0.95) * 1000:.1f} ms"
+            + (
+                f"; re-rendered 200 p50 {percentile(rendered, 0.5) * 1000:.0f} ms"
+                if rendered
+                else ""
+            ),
+            "-",
+            "-",
+        )
+    )
+    return rows
+
+
+def print_table(rows):
+    headers = ("measure", "value", "target", "PASS/FAIL")
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(4)]
+    line = " | ".join(f"{{:<{w}}}" for w in widths)
+    print(line.format(*headers))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(line.format(*row))
+
+
+def command_line():
+    return shlex.join([os.path.relpath(sys.executable), *sys.argv])
+
+
+@contextmanager
+def processes(args, pinned):
+    workdir = Path(tempfile.mkdtemp(prefix="list-bench-"))
+    started = []
+    try:
+        redis_proc, redis_port = start_redis(workdir)
+        started.append(redis_proc)
+        sim_proc, url, build = start_simulator(args, pinned)
+        started.append(sim_proc)
+        yield workdir, redis_port, url, build, started
+    finally:
+        for proc in reversed(started):
+            stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(args, pinned, workdir, url, started):
+    from alarmdesk.alarms.models import Alarm
+
+    r = {}
+    counter = SyncCounter()
+    r["fill_seconds"], r["fill_runs"] = fill_store()
+    r["stored"] = Alarm.objects.filter(deleted=False).count()
+    r["stored_active"] = Alarm.objects.filter(deleted=False, cleared=False).count()
+
+    tenant = signed_in_client(TENANT)
+    page = tenant.get("/alarms/").content.decode()
+    cases = list_cases(args, live_url(page))
+    r["cases"] = cases
+    r["in_process"] = measure_in_process(args, cases, tenant)
+    customer = signed_in_client(CUSTOMER_A)
+    samples = Samples()
+    for index in range(WARMUP + args.requests):
+        answer, seconds, clock = measure_one(customer, "/alarms/")
+        if answer.status_code != 200:
+            samples.bad.append(answer.status_code)
+        if index == 0:
+            samples.total = shown_total(answer.content.decode())
+        if index >= WARMUP:
+            samples.add(seconds, clock.seconds, clock.statements)
+    r["customer"] = samples
+    r["plans"] = default_plans(tenant)
+    if args.queries:
+        print_queries(tenant, cases)
+
+    gunicorn, base = start_gunicorn(workdir, pinned)
+    started.append(gunicorn)
+    sim = Sim(url)
+    if args.http_requests:
+        session, page = http_sign_in(base, TENANT)
+        http_cases = list_cases(args, live_url(page))
+        r["http"] = measure_http(args, http_cases, base, session)
+    r["watch"] = watch(args, base, sim, counter)
+    return r
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.active > args.alarms:
+        sys.exit("--active cannot exceed --alarms")
+    pinned = not args.no_pin and bool(shutil.which("taskset")) and (os.cpu_count() or 1) >= 2
+    if pinned:
+        os.sched_setaffinity(0, {1})  # this process on the other core than the simulator's
+    with processes(args, pinned) as (workdir, redis_port, url, build, started):
+        configure(workdir, redis_port, url)
+        try:
+            results = measure(args, pinned, workdir, url, started)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+
+    print(
+        f"simulator: scale scenario, {args.alarms:,} alarms, {args.active:,} active, no "
+        f"generator; ready {build:.1f} s after start; "
+        + (
+            "pinned to core 0 (taskset) with gunicorn; this process on core 1"
+            if pinned
+            else "not pinned"
+        )
+    )
+    print(
+        "in-process: django.test.Client.get() as tenant@thingsboard.org (sees every alarm), "
+        f"{args.requests} per case, interleaved, after {WARMUP} warm-up rounds; SQLite (WAL) "
+        "in a temporary file, private redis-server, DEBUG off"
+    )
+    print(
+        "HTTP: gunicorn alarmdesk.wsgi -w 2 --threads 8, one kept-alive requests.Session "
+        "(client latency); filtered = "
+        f"status=ANY&severity=MAJOR&severity=MINOR&type={args.type}&q={args.q}"
+    )
+    print(
+        f"watch: {args.watchers} sessions over {len(PERSONAS)} personas, one thread each, polling "
+        f"every {args.interval:g} s at staggered offsets; 2 alarms raised (POST /sim/alarms) "
+        "at 1/3 and 2/3 of the window, each followed by sync.run_cycle() here; the sync's "
+        "requests counted on its own client's requests Session and subtracted"
+    )
+    print()
+    rows = table_rows(args, results)
+    print_table(rows)
+    print()
+    for label, plan in results["plans"]:
+        print(f"EXPLAIN QUERY PLAN, {label}: {plan or 'not found in the captured queries'}")
+    print()
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}")
+    print(f"command: {command_line()}")
+    failed = sum(row[3] == "FAIL" for row in rows)
+    print(f"{failed} of {sum(row[3] in ('PASS', 'FAIL') for row in rows)} targets missed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""/oncall/: the waiting alarms of the user's scope, acknowledge and claim, attention."""
+
+import re
+
+import pytest
+
+from alarmdesk.alarms import sync
+from alarmdesk.alarms.models import SEVERITY_RANK, Alarm, AuditEntry
+from alarmdesk.oncall.models import Preference
+from tests.alarms.conftest import sim
+from tests.conftest import CUSTOMER_A, CUSTOMER_B, TENANT, TbSession
+
+CARD = re.compile(
+    r'<article id="oncall-[^"]+" class="oncall-card sev-(\w+)" data-alarm-id="([^"]+)"'
+)
+
+
+def cards(response):
+    assert response.status_code == 200
+    return [
+        (severity.upper(), alarm_id)
+        for severity, alarm_id in CARD.findall(response.content.decode())
+    ]
+
+
+@pytest.mark.parametrize("persona", [TENANT, CUSTOMER_A, CUSTOMER_B])
+def test_waiting_alarms_of_the_scope_most_severe_and_oldest_first(as_user, store, persona):
+    client = as_user(persona)
+    shown = cards(client.get("/oncall/"))
+    session = TbSession(store.url, persona)
+    waiting = session.get(
+        "/api/v2/alarms",
+        params={"page": 0, "pageSize": 500, "statusList": ["ACTIVE", "UNACK"]},
+    ).json()["data"]
+    assert {alarm_id for _, alarm_id in shown} == {a["id"]["id"] for a in waiting}
+    order = [(SEVERITY_RANK[s], Alarm.objects.get(id=i).start_ts) for s, i in shown]
+    assert order == sorted(order)
+
+
+def test_the_count_is_in_the_title(as_user):
+    client = as_user(TENANT)
+    count = Alarm.objects.filter(cleared=False, acknowledged=False).count()
+    assert f"<title>({count}) On-call" in client.get("/oncall/").content.decode()
+
+
+def test_acknowledge_in_one_tap(as_user, store):
+    client = as_user(CUSTOMER_A)
+    _, alarm_id = cards(client.get("/oncall/"))[0]
+    response = client.post(
+        "/oncall/", {"alarm": alarm_id, "action": "ack"}, headers={"HX-Request": "true"}
+    )
+    assert "Acknowledged." in response.content.decode()
+    tb = TbSession(store.url, TENANT)
+    assert tb.get(f"/api/alarm/info/{alarm_id}").json()["acknowledged"]
+    assert alarm_id not in dict(map(reversed, cards(client.get("/oncall/"))))
+    assert AuditEntry.objects.get().action == "ack"
+
+
+def test_claim_acknowledges_assigns_to_me_and_posts_the_note(as_user, store):
+    client = as_user(TENANT)
+    _, alarm_id = cards(client.get("/oncall/"))[-1]
+    response = client.post(
+        "/oncall/", {"alarm": alarm_id, "action": "claim", "text": "Driving there"}
+    )
+    assert response.status_code == 302
+    tb = TbSession(store.url, TENANT)
+    info = tb.get(f"/api/alarm/info/{alarm_id}").json()
+    assert info["acknowledged"]
+    assert info["assignee"]["email"] == TENANT[0]
+    comments = tb.get(f"/api/alarm/{alarm_id}/comment", params={"page": 0, "pageSize": 50}).json()
+    assert any(c["comment"].get("text") == "Driving there" for c in comments["data"])
+    assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == [
+        "ack",
+        "assign",
+        "comment",
+    ]
+    alarm = Alarm.objects.get(id=alarm_id)
+    assert alarm.acknowledged_by == TENANT[0]
+
+
+def test_a_claim_when_thingsboard_is_down_keeps_the_note(as_user, store):
+    client = as_user(TENANT)
+    _, alarm_id = cards(client.get("/oncall/"))[0]
+    sim(store, "/sim/faults", {"outage": True})
+    response = client.post(
+        "/oncall/",
+        {"alarm": alarm_id, "action": "claim", "text": "Driving there"},
+        headers={"HX-Request": "true"},
+    )
+    html = response.content.decode()
+    assert "could not be reached" in html
+    assert "Driving there</textarea>" in html
+
+
+def test_another_customers_alarm_cannot_be_claimed(as_user, store):
+    client = as_user(CUSTOMER_A)
+    _, theirs = cards(as_user(CUSTOMER_B).get("/oncall/"))[0]
+    client = as_user(CUSTOMER_A)
+    assert client.post("/oncall/", {"alarm": theirs, "action": "claim"}).status_code == 404
+    assert not AuditEntry.objects.exists()
+
+
+def test_an_unchanged_refresh_is_a_204(as_user, store):
+    client = as_user(TENANT)
+    page = client.get("/oncall/").content.decode()
+    poll = re.search(r'hx-get="(/oncall/\?v=[^"]+)"', page).group(1)
+    assert client.get(poll, headers={"HX-Request": "true"}).status_code == 204
+    device = (
+        TbSession(store.url, TENANT)
+        .get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1})
+        .json()["data"][0]
+    )
+    sim(
+        store,
+        "/sim/alarms",
+        {"device": device["name"], "type": "Wakes You", "severity": "CRITICAL"},
+    )
+    sync.run_cycle()
+    refreshed = client.get(poll, headers={"HX-Request": "true"})
+    assert refreshed.status_code == 200
+    assert "Wakes You" in refreshed.content.decode()
+
+
+def test_attention_preferences_are_remembered_per_user(as_user):
+    client = as_user(TENANT)
+    client.post("/oncall/", {"action": "preferences", "muted": "on", "sounds": ["CRITICAL"]})
+    page = client.get("/oncall/").content.decode()
+    assert 'data-muted="true"' in page
+    assert 'data-sounds="CRITICAL"' in page
+    other = as_user(CUSTOMER_A).get("/oncall/").content.decode()
+    assert 'data-muted="false"' in other
+    assert Preference.objects.count() == 1
+
+
+@pytest.mark.parametrize("path", ["/oncall/", "/alarms/{alarm}/"])
+def test_deep_links_survive_signing_in(client, store, path):
+    alarm = Alarm.objects.filter(cleared=False).first()
+    target = path.format(alarm=alarm.id)
+    response = client.get(target)
+    assert response["Location"].startswith("/login/?next=")
+    signed = client.post("/login/", {"username": TENANT[0], "password": TENANT[1], "next": target})
+    assert signed["Location"] == target
+    assert client.get(target).status_code == 200
