@@ -1,0 +1,87 @@
+"""On-call on a 360-pixel phone: a deep link through sign-in, acknowledge, claim, and the
+tab title counting a new alarm."""
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from alarmdesk.alarms import sync
+from alarmdesk.alarms.models import Alarm
+from tests.conftest import TENANT, TbSession
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    yield page
+    context.close()
+
+
+def sign_in_from(phone, url):
+    phone.goto(url)
+    expect(phone.get_by_role("button", name="Sign in")).to_be_visible()
+    phone.get_by_label("Email").fill(TENANT[0])
+    phone.get_by_label("Password").fill(TENANT[1])
+    phone.get_by_role("button", name="Sign in").click()
+
+
+def test_a_deep_link_to_an_alarm_lands_on_it_after_signing_in(app, store, phone):
+    alarm = Alarm.objects.filter(cleared=False).first()
+    sign_in_from(phone, f"{app}/alarms/{alarm.id}/")
+    expect(phone).to_have_url(f"{app}/alarms/{alarm.id}/")
+    expect(phone.locator(f'[data-alarm-id="{alarm.id}"]').first).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    assert phone.console_errors == []
+
+
+def test_acknowledge_and_claim_from_the_phone(app, store, phone, tbsim):
+    sign_in_from(phone, f"{app}/oncall/")
+    expect(phone).to_have_url(f"{app}/oncall/")
+    cards = phone.locator("#oncall-list article[data-alarm-id]")
+    first, second = cards.nth(0), cards.nth(1)
+    first_id, second_id = (
+        first.get_attribute("data-alarm-id"),
+        second.get_attribute("data-alarm-id"),
+    )
+
+    button = first.get_by_role("button", name="Acknowledge")
+    assert button.bounding_box()["height"] >= 44  # a thumb's target
+    button.click()
+    expect(phone.locator(f"#oncall-{first_id}")).to_contain_text("Acknowledged.")
+
+    card = phone.locator(f"#oncall-{second_id}")
+    card.get_by_text("Claim: acknowledge and take it").click()
+    card.get_by_label("Note for ThingsBoard (optional)").fill("On my way")
+    card.get_by_role("button", name="Claim").click()
+    expect(phone.locator(f"#oncall-{second_id}")).to_contain_text("assigned to you")
+
+    tb = TbSession(tbsim.url, TENANT)
+    assert tb.get(f"/api/alarm/info/{first_id}").json()["acknowledged"]
+    claimed = tb.get(f"/api/alarm/info/{second_id}").json()
+    assert claimed["acknowledged"]
+    assert claimed["assignee"]["email"] == TENANT[0]
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    assert phone.console_errors == []
+
+
+def test_a_new_alarm_raises_the_count_in_the_title(app, store, phone, tbsim):
+    sign_in_from(phone, f"{app}/oncall/")
+    waiting = Alarm.objects.filter(cleared=False, acknowledged=False).count()
+    expect(phone).to_have_title(f"({waiting}) On-call · AlarmDesk")
+    device = (
+        TbSession(tbsim.url, TENANT)
+        .get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1})
+        .json()["data"][0]
+    )
+    requests.post(
+        f"{tbsim.url}/sim/alarms",
+        json={"device": device["name"], "type": "Night Call", "severity": "CRITICAL"},
+        timeout=5,
+    ).raise_for_status()
+    sync.run_cycle()
+    expect(phone).to_have_title(f"({waiting + 1}) On-call · AlarmDesk", timeout=12_000)
+    expect(phone.locator("#oncall-list")).to_contain_text("Night Call")
+    assert phone.console_errors == []
