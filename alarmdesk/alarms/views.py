@@ -6,7 +6,7 @@ import time
 
 from django.contrib import messages
 from django.db.models import Count
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -21,7 +21,7 @@ from alarmdesk.thingsboard import errors
 from . import access, actions, tasks, telemetry
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter
 from .forms import BULK_CHOICES, ActionForm, BulkForm
-from .live import scope_version
+from .live import scope_version, unchanged
 from .models import SEVERITIES, Alarm, AuditEntry, BulkJob, Customer
 from .store import mark_deleted, save_alarms
 from .timeline import timeline
@@ -86,7 +86,7 @@ def alarm_list(request):
     version, as_of = scope_version(user)
     if request.htmx and version and request.GET.get("v") == version:
         # Nothing changed in this user's scope: nothing to swap (htmx ignores a 204).
-        return _unchanged(as_of)
+        return unchanged(as_of)
     alarms = access.visible_alarms(user)
     form = _filter_form(request, user, alarms)
     counts = dict(
@@ -116,13 +116,6 @@ def alarm_list(request):
     }
     template = "alarms/list.html#alarm-table" if request.htmx else "alarms/list.html"
     return render(request, template, context)
-
-
-def _unchanged(as_of):
-    response = HttpResponse(status=204)
-    if as_of:
-        response["X-Sync-As-Of"] = as_of
-    return response
 
 
 def _float(value):
