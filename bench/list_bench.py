@@ -19,19 +19,23 @@ Targets (the triage list issue), with 100,000 alarms in the store of which 10,00
 How it measures:
 - The simulator runs as a separate process (`python -m alarmdesk.tbsim --scenario scale
   --no-generator`), pinned to core 0 with `taskset -c 0` when there are two cores or more;
-  this process pins itself to core 1. A private redis-server (no persistence) runs on a
-  free port, and the store is a fresh SQLite file (WAL) in a temporary directory; all go at
-  the end. The store is filled by the real sync (`sync.run_cycle()` until the backfill is
-  done, with sync.BACKFILL_BUDGET_SECONDS raised so that it takes few runs).
-- Settings: alarmdesk.settings, through a two-line module in the temporary directory that
-  only swaps the static files storage for StaticFilesStorage (the manifest storage needs
+  this process pins itself to core 1. A private redis-server (no persistence) runs on a free
+  port, and the store is a fresh SQLite file (WAL) in a temporary directory; all go at the
+  end. The store is filled by the real sync (`sync.run_cycle()` until the backfill is done,
+  with sync.BACKFILL_BUDGET_SECONDS raised so that it takes few runs).
+- Settings: alarmdesk.settings, through a small module in the temporary directory that only
+  swaps the static files storage for StaticFilesStorage (the manifest storage needs
   collectstatic, whose STATIC_ROOT is var/static in the repository). CONN_MAX_AGE and the
   SQLite options are the settings' own; DEBUG is off.
 - Server time "in-process": the time around django.test.Client.get() in this process: the
   whole middleware stack, the view, the template, the session read from the database; no
-  socket. Users sign in through the real /login/ view (one Client per persona). The cases
-  are interleaved, `--requests` each, after a few untimed warm-up requests; "SQL" is the
-  time spent inside the database cursor (connection.execute_wrapper), per request.
+  socket. Users sign in through the real /login/ view (one Client per persona): the cases
+  run as tenant@thingsboard.org (who sees every alarm), and the default page once more as
+  customerA@thingsboard.org (a customer's scope). The cases are interleaved, `--requests`
+  each, after a few untimed warm-up requests; "queries" is the statements one request runs
+  (connection.execute_wrapper). Under the table, each statement of one request is re-run
+  alone (execute and fetch all, best of 3): SQLite does much of a query's work while its
+  rows are fetched, which a timer around execute() misses.
 - Server time "HTTP": the same requests through gunicorn (`gunicorn alarmdesk.wsgi -w 2
   --threads 8`, pinned to core 0 with the simulator, idle then), timed by a requests.Session
   in this process on one kept-alive connection: the client's latency, so HTTP parsing and
@@ -39,17 +43,20 @@ How it measures:
 - Watchers: `--watchers` sessions signed in over HTTP through the real sign-in form (the
   tenant and customer personas in turn), each on its own thread and connection, first load
   the page, then GET its polling URL (hx-get of #alarm-table, with HX-Request: true) every
-  5 s for `--watch-seconds`, starting at staggered offsets; an answer 200 (re-rendered) gives
-  the next URL, as htmx's outerHTML swap does. After the sign-ins, POST /sim/stats/reset;
-  during the window two alarms are raised through the simulator (POST /sim/alarms, on a
-  device of Customer A, then of Customer B) and each is followed by one `sync.run_cycle()`
-  in this process, so some refreshes re-render. Afterwards GET /sim/stats: ThingsBoard
-  requests are its /api/ routes (the /sim/ controls are not counted). The sync's own are
-  counted separately, by wrapping the requests Session of the sync account's client in this
-  process (every call it sends, a sign-in or token refresh included), and subtracted; the
-  sync's own count (counts["requests"]) is shown beside it as a cross-check.
+  `--interval` (5) s for `--watch-seconds`, starting at staggered offsets; an answer 200
+  (re-rendered) gives the next URL, as htmx's outerHTML swap does. After the sign-ins, POST
+  /sim/stats/reset; during the window two alarms are raised through the simulator (POST
+  /sim/alarms, on a device of Customer A, then of Customer B) and each is followed by one
+  `sync.run_cycle()` in this process, so some refreshes re-render. Afterwards GET
+  /sim/stats: ThingsBoard requests are its /api/ routes (the /sim/ controls are not
+  counted). The sync's own are counted separately, by wrapping the requests Session of the
+  sync account's client in this process (every call it sends, a sign-in or token refresh
+  included), and subtracted; the sync's own count (counts["requests"]) is shown beside it as
+  a cross-check.
 - EXPLAIN QUERY PLAN of the default page's list query and of its per-severity count query,
-  as the view ran them (captured SQL, tenant administrator), is printed under the table.
+  as the view ran them (captured SQL and parameters), for the tenant administrator and for
+  customerA, is printed under the table; `--queries` also prints every statement of every
+  case with its time and plan.
 
 The machine is shared and noisy: compare figures within one run, never across runs.
 """
@@ -354,25 +361,6 @@ class SyncCounter:
         session.request = counted
 
 
-class SqlClock:
-    """Time spent inside the database cursor, and statements, since the last reset()."""
-
-    def __init__(self):
-        self.seconds = 0.0
-        self.statements = 0
-
-    def reset(self):
-        self.seconds, self.statements = 0.0, 0
-
-    def __call__(self, execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.seconds += time.perf_counter() - started
-            self.statements += 1
-
-
 def signed_in_client(persona):
     from django.test import Client
 
@@ -404,6 +392,10 @@ class Case:
         self.status = status
         self.target_ms = target_ms
 
+    @property
+    def headers(self):
+        return HTMX if self.htmx else {}
+
 
 def list_cases(args, live):
     filtered = [
@@ -429,34 +421,40 @@ def list_cases(args, live):
     ]
 
 
+CUSTOMER_CASE = Case("customer", "default page as customerA", "/alarms/", target_ms=50)
+
+
 class Samples:
     def __init__(self):
         self.seconds = []
-        self.sql = []
         self.statements = []
         self.bad = []  # unexpected statuses
         self.total = None  # alarms the page says match
 
-    def add(self, seconds, sql=None, statements=None):
-        self.seconds.append(seconds)
-        if sql is not None:
-            self.sql.append(sql)
-            self.statements.append(statements)
+
+class StatementLog:
+    """Every statement run while installed: (sql, params)."""
+
+    def __init__(self):
+        self.entries = []
+
+    def __call__(self, execute, sql, params, many, context):
+        self.entries.append((sql, params))
+        return execute(sql, params, many, context)
 
 
-def measure_in_process(args, cases, client):
-    """Every case `--requests` times, interleaved, after WARMUP untimed rounds."""
+def measure_in_process(args, jobs):
+    """Each (case, client) `--requests` times, interleaved, after WARMUP untimed rounds."""
     from django.db import connection
 
-    clock = SqlClock()
-    results = {case.key: Samples() for case in cases}
-    with connection.execute_wrapper(clock):
+    log = StatementLog()
+    results = {case.key: Samples() for case, _ in jobs}
+    with connection.execute_wrapper(log):
         for round_number in range(WARMUP + args.requests):
-            for case in cases:
-                headers = HTMX if case.htmx else {}
-                clock.reset()
+            for case, client in jobs:
+                log.entries.clear()
                 started = time.perf_counter()
-                answer = client.get(case.url, headers=headers)
+                answer = client.get(case.url, headers=case.headers)
                 seconds = time.perf_counter() - started
                 result = results[case.key]
                 if answer.status_code != case.status:
@@ -464,43 +462,53 @@ def measure_in_process(args, cases, client):
                 if round_number == 0 and answer.status_code == 200:
                     result.total = shown_total(answer.content.decode())
                 if round_number >= WARMUP:
-                    result.add(seconds, clock.seconds, clock.statements)
+                    result.seconds.append(seconds)
+                    result.statements.append(len(log.entries))
     return results
 
 
-def measure_one(client, url):
-    """(seconds, statements) of one request, default page, for a customer persona etc."""
-    from django.db import connection
-
-    clock = SqlClock()
-    with connection.execute_wrapper(clock):
-        started = time.perf_counter()
-        answer = client.get(url)
-        seconds = time.perf_counter() - started
-    return answer, seconds, clock
-
-
-class StatementLog:
-    """Every statement a request ran: (sql, params, seconds)."""
-
-    def __init__(self):
-        self.entries = []
-
-    def __call__(self, execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.entries.append((sql, params, time.perf_counter() - started))
-
-
-def statements(client, url, headers=None):
+def statements(client, case):
+    """The statements one request of `case` runs: [(sql, params)]."""
     from django.db import connection
 
     log = StatementLog()
     with connection.execute_wrapper(log):
-        client.get(url, headers=headers or {})
+        client.get(case.url, headers=case.headers)
     return log.entries
+
+
+def statement_kind(sql):
+    if "django_session" in sql:
+        return "session"
+    if "alarms_customer" in sql:
+        return "customer titles"
+    if "COUNT(" in sql:
+        return "severity counts"
+    if re.search(r"LIMIT \d+", sql):
+        return "page rows"
+    if "DISTINCT" in sql:
+        return "assignee choices" if "assignee_email" in sql else "type choices"
+    return "other"
+
+
+def rerun(sql, params, times=3):
+    """The best of `times` runs of one statement alone, execute and fetch all, in seconds.
+    (SQLite does much of the work while rows are fetched, after execute() returned.)"""
+    from django.db import connection
+
+    best = float("inf")
+    with connection.cursor() as cursor:
+        for _ in range(times):
+            started = time.perf_counter()
+            cursor.execute(sql, params)
+            cursor.fetchall()
+            best = min(best, time.perf_counter() - started)
+    return best
+
+
+def statement_costs(client, case):
+    """[(kind, seconds)] of one request's statements, each re-run alone."""
+    return [(statement_kind(sql), rerun(sql, params)) for sql, params in statements(client, case)]
 
 
 def query_plan(sql, params):
@@ -511,33 +519,27 @@ def query_plan(sql, params):
         return "; ".join(row[-1] for row in cursor.fetchall())
 
 
-def default_plans(client):
-    """The default page's list query and severity count query, as the view ran them."""
-    entries = statements(client, "/alarms/")
-    listing = next(
-        (
-            (sql, params)
-            for sql, params, _ in entries
-            if "ORDER BY" in sql and re.search(r"LIMIT \d+", sql) and "severity_rank" in sql
-        ),
-        None,
-    )
-    counting = next(
-        ((sql, params) for sql, params, _ in entries if "COUNT(" in sql and "GROUP BY" in sql),
-        None,
-    )
+def default_plans(client, who):
+    """EXPLAIN QUERY PLAN of the default page's list and severity count queries, as the view
+    ran them for `client`: [(label, plan)]."""
+    found = {}
+    for sql, params in statements(client, Case("plan", "", "/alarms/")):
+        found.setdefault(statement_kind(sql), (sql, params))
     return [
-        ("default list query", listing and query_plan(*listing)),
-        ("severity count query", counting and query_plan(*counting)),
+        (f"{label} ({who})", query_plan(*found[kind]) if kind in found else None)
+        for label, kind in (
+            ("default list query", "page rows"),
+            ("severity count query", "severity counts"),
+        )
     ]
 
 
 def print_queries(client, cases):
-    """Each case's statements, slowest first, with their plans (--queries)."""
+    """Each case's statements, slowest first (re-run alone), with their plans (--queries)."""
     for case in cases:
-        entries = statements(client, case.url, HTMX if case.htmx else None)
+        costs = [(rerun(sql, params), sql, params) for sql, params in statements(client, case)]
         print(f"\n{case.label}: {case.url}")
-        for sql, params, seconds in sorted(entries, key=lambda e: -e[2]):
+        for seconds, sql, params in sorted(costs, key=lambda c: -c[0]):
             print(f"  {seconds * 1000:7.2f} ms  {' '.join(sql.split())[:300]}")
             if sql.lstrip().upper().startswith("SELECT"):
                 print(f"             plan: {query_plan(sql, params)}")
@@ -567,14 +569,13 @@ def measure_http(args, cases, url, session):
     results = {case.key: Samples() for case in cases}
     for round_number in range(WARMUP + args.http_requests):
         for case in cases:
-            headers = HTMX if case.htmx else {}
             started = time.perf_counter()
-            answer = session.get(f"{url}{case.url}", headers=headers, timeout=30)
+            answer = session.get(f"{url}{case.url}", headers=case.headers, timeout=30)
             seconds = time.perf_counter() - started
             if answer.status_code != case.status:
                 results[case.key].bad.append(answer.status_code)
             if round_number >= WARMUP:
-                results[case.key].add(seconds)
+                results[case.key].seconds.append(seconds)
     return results
 
 
@@ -674,9 +675,8 @@ def timing_row(case, samples, where):
     p50, p95 = percentile(times, 0.5) * 1000, percentile(times, 0.95) * 1000
     value = f"{p50:.1f} / {p95:.1f} ms"
     extra = []
-    if samples.sql:
-        sql = statistics.median(samples.sql) * 1000
-        extra.append(f"SQL p50 {sql:.1f} ms in {statistics.median(samples.statements):.0f} q")
+    if samples.statements:
+        extra.append(f"{statistics.median(samples.statements):.0f} queries")
     if samples.total is not None:
         extra.append(f"{samples.total:,} match")
     if samples.bad:
@@ -704,16 +704,8 @@ def table_rows(args, r):
         )
     )
     n = args.requests
-    for case in r["cases"]:
+    for case in [*r["cases"], CUSTOMER_CASE]:
         rows.append(timing_row(case, r["in_process"][case.key], f"in-process, n={n}"))
-    customer = r["customer"]
-    rows.append(
-        timing_row(
-            Case("customer", "default page as customerA", "/alarms/", target_ms=50),
-            customer,
-            f"in-process, n={n}",
-        )
-    )
     if r.get("http"):
         for case in r["cases"]:
             rows.append(timing_row(case, r["http"][case.key], f"HTTP, n={args.http_requests}"))
@@ -752,7 +744,8 @@ def table_rows(args, r):
             "watch: refresh 204 [HTTP, under the watch]: p50 / p95",
             f"{percentile(unchanged, 0.5) * 1000:.1f} / {percentile(unchanged, 0.95) * 1000:.1f} ms"
             + (
-                f"; re-rendered 200 p50 {percentile(rendered, 0.5) * 1000:.0f} ms"
+                f"; re-rendered 200: {percentile(rendered, 0.5) * 1000:.0f} / "
+                f"{percentile(rendered, 0.95) * 1000:.0f} ms"
                 if rendered
                 else ""
             ),
@@ -803,22 +796,14 @@ def measure(args, pinned, workdir, url, started):
     r["stored_active"] = Alarm.objects.filter(deleted=False, cleared=False).count()
 
     tenant = signed_in_client(TENANT)
+    customer = signed_in_client(CUSTOMER_A)
     page = tenant.get("/alarms/").content.decode()
     cases = list_cases(args, live_url(page))
     r["cases"] = cases
-    r["in_process"] = measure_in_process(args, cases, tenant)
-    customer = signed_in_client(CUSTOMER_A)
-    samples = Samples()
-    for index in range(WARMUP + args.requests):
-        answer, seconds, clock = measure_one(customer, "/alarms/")
-        if answer.status_code != 200:
-            samples.bad.append(answer.status_code)
-        if index == 0:
-            samples.total = shown_total(answer.content.decode())
-        if index >= WARMUP:
-            samples.add(seconds, clock.seconds, clock.statements)
-    r["customer"] = samples
-    r["plans"] = default_plans(tenant)
+    jobs = [*((case, tenant) for case in cases), (CUSTOMER_CASE, customer)]
+    r["in_process"] = measure_in_process(args, jobs)
+    r["costs"] = [(case, statement_costs(client, case)) for case, client in jobs if not case.htmx]
+    r["plans"] = default_plans(tenant, "tenant admin") + default_plans(customer, "customerA")
     if args.queries:
         print_queries(tenant, cases)
 
@@ -877,6 +862,12 @@ def main(argv=None):
     print()
     rows = table_rows(args, results)
     print_table(rows)
+    print()
+    print("SQL of one request, each statement re-run alone (execute + fetch all, best of 3), ms:")
+    for case, costs in results["costs"]:
+        parts = ", ".join(f"{kind} {seconds * 1000:.1f}" for kind, seconds in costs)
+        total = sum(seconds for _, seconds in costs) * 1000
+        print(f"  {case.label}: {parts} = {total:.1f}")
     print()
     for label, plan in results["plans"]:
         print(f"EXPLAIN QUERY PLAN, {label}: {plan or 'not found in the captured queries'}")
