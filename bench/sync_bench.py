@@ -52,20 +52,20 @@ import argparse
 import os
 import platform
 import random
-import re
 import resource
 import secrets
 import shlex
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT = ("tenant@thingsboard.org", "tenant")
@@ -90,103 +90,6 @@ def parse_args(argv=None):
 
 
 # --- the processes: redis-server and the simulator -----------------------------------------
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_redis(workdir):
-    if shutil.which("redis-server") is None:
-        sys.exit("redis-server is missing (scripts/system-packages.sh installs it)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    return proc, port
-        except OSError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            sys.exit("redis-server did not start")
-        time.sleep(0.05)
-
-
-def start_simulator(args, pinned):
-    cmd = [
-        sys.executable,
-        "-m",
-        "alarmdesk.tbsim",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--scenario",
-        "scale",
-        "--no-generator",
-        "--alarms",
-        str(args.alarms),
-        "--active",
-        str(args.active),
-    ]
-    if pinned:
-        cmd = ["taskset", "-c", "0", *cmd]
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    line = proc.stdout.readline()
-    match = re.search(r"listening on (http://[\d.]+:\d+)", line)
-    if not match:
-        proc.kill()
-        sys.exit(f"simulator did not start: {line!r}")
-    url = match.group(1)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"{url}/sim/stats", timeout=5).raise_for_status()
-            break
-        except requests.RequestException:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                sys.exit("the simulator does not answer")
-            time.sleep(0.05)
-    return proc, url, time.perf_counter() - started
-
-
-def stop(proc):
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # --- ThingsBoard as the bench sees it (not through AlarmDesk's client) ---------------------
@@ -654,16 +557,6 @@ def table_rows(args, r):
     return rows
 
 
-def print_table(rows):
-    headers = ("measure", "value", "target", "PASS/FAIL")
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(4)]
-    line = " | ".join(f"{{:<{w}}}" for w in widths)
-    print(line.format(*headers))
-    print("-+-".join("-" * w for w in widths))
-    for row in rows:
-        print(line.format(*row))
-
-
 def command_line():
     return shlex.join([os.path.relpath(sys.executable), *sys.argv])
 
@@ -680,8 +573,8 @@ def main(argv=None):
     workdir = Path(tempfile.mkdtemp(prefix="sync-bench-"))
     redis_proc = sim_proc = None
     try:
-        redis_proc, redis_port = start_redis(workdir)
-        sim_proc, url, build = start_simulator(args, pinned)
+        redis_proc, redis_port = harness.start_redis(workdir)
+        sim_proc, url, build = harness.scale_simulator(args.alarms, args.active, pinned)
         configure(workdir, redis_port, url)
         tb = Tb(url)
         try:
@@ -691,8 +584,8 @@ def main(argv=None):
 
             connections.close_all()
     finally:
-        stop(sim_proc)
-        stop(redis_proc)
+        harness.stop(sim_proc)
+        harness.stop(redis_proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
     from alarmdesk.alarms import sync
@@ -714,7 +607,7 @@ def main(argv=None):
     )
     print()
     rows = table_rows(args, results)
-    print_table(rows)
+    harness.print_table(rows)
     print()
     cpu = platform.processor() or platform.machine()
     print(f"machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}")

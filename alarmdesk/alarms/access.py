@@ -9,12 +9,12 @@ detail, action, bulk job and live refresh goes through here.
 
 from django.http import Http404
 
-from .models import Alarm
+from .models import FALSE, Alarm
 
 
 def visible_alarms(user, *, include_deleted=False):
     """The store's alarms `user` (a SessionUser) may see, as a queryset."""
-    alarms = Alarm.objects.all() if include_deleted else Alarm.objects.filter(deleted=False)
+    alarms = Alarm.objects.all() if include_deleted else Alarm.objects.filter(deleted=FALSE)
     if user is None:
         return alarms.none()
     if user.is_tenant_admin:

@@ -5,11 +5,15 @@ ThingsBoard sends; `None` where ThingsBoard says 0 ("never acknowledged", ...).
 """
 
 from django.db import models
+from django.db.models import Value
 
 # ThingsBoard's declaration order, most severe first (thingsboard-api.md 4.1). Sorting on
 # this rank, not on the word, puts CRITICAL first (ThingsBoard itself sorts alphabetically).
 SEVERITIES = ("CRITICAL", "MAJOR", "MINOR", "WARNING", "INDETERMINATE")
 SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+# Compare booleans with these: Django writes `cleared=False` as `NOT "cleared"`, for which
+# SQLite never uses an index; `cleared=FALSE` becomes `"cleared" = 0`, for which it does.
+FALSE, TRUE = Value(False), Value(True)
 
 
 class Alarm(models.Model):
@@ -61,8 +65,13 @@ class Alarm(models.Model):
         indexes = [
             models.Index(fields=["tenant_id", "cleared", "severity_rank", "-start_ts"]),
             models.Index(fields=["customer_id", "cleared", "severity_rank", "-start_ts"]),
+            # Any status, most severe first; the history's ranges.
+            models.Index(fields=["tenant_id", "severity_rank", "-start_ts"]),
+            models.Index(fields=["customer_id", "severity_rank", "-start_ts"]),
             models.Index(fields=["tenant_id", "start_ts"]),
             models.Index(fields=["customer_id", "start_ts"]),
+            models.Index(fields=["tenant_id", "ack_ts"]),
+            models.Index(fields=["tenant_id", "clear_ts"]),
             models.Index(fields=["type"]),
             models.Index(fields=["created_time"]),
         ]

@@ -6,7 +6,7 @@ Used by the sync and by the actions, which write ThingsBoard's answer at once.
 import logging
 import uuid
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from alarmdesk.redis_client import get_redis, key
@@ -229,6 +229,18 @@ def mark_deleted(alarm_ids):
     changes.updated = changes.events = len(alarms)
     bump_scopes(changes)
     return changes
+
+
+def refresh_statistics(thorough=False):
+    """Keep the query planner's statistics current. SQLite gathers none by itself, and
+    without them it picks poor indexes for the list (measured: 189 ms against 89 ms for
+    the default page with 100,000 alarms); PostgreSQL's autovacuum does this on its own,
+    but only some time after a bulk load."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("ANALYZE" if thorough else "PRAGMA optimize")
+        elif connection.vendor == "postgresql" and thorough:
+            cursor.execute(f"ANALYZE {Alarm._meta.db_table}")
 
 
 # --- change counters: what the live pages poll ---------------------------------------------

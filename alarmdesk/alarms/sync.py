@@ -32,8 +32,8 @@ from alarmdesk.thingsboard.errors import NotFound, ThingsBoardError
 
 from . import models
 from .account import ServiceAccount
-from .models import Alarm, Customer, SyncState
-from .store import Changes, mark_deleted, save_alarms
+from .models import FALSE, Alarm, Customer, SyncState
+from .store import Changes, mark_deleted, refresh_statistics, save_alarms
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def reconcile(cycle, state, tenant_id):
     """Every non-cleared alarm read again; stored active alarms no longer listed looked up."""
     listed_ids = _read_and_save(cycle, status_list=("ACTIVE",))
     stored_active = set(
-        Alarm.objects.filter(tenant_id=tenant_id, cleared=False, deleted=False).values_list(
+        Alarm.objects.filter(tenant_id=tenant_id, cleared=FALSE, deleted=FALSE).values_list(
             "id", flat=True
         )
     )
@@ -166,6 +166,7 @@ def reconcile(cycle, state, tenant_id):
         since = until - settings.ALARMDESK_BACKFILL_DAYS * 86_400_000
         _compare_history(cycle, tenant_id, since, until, _count(cycle, since, until))
     _save_customers(cycle, tenant_id)
+    refresh_statistics()
     state.last_reconcile = timezone.now()
 
 
@@ -212,7 +213,7 @@ def _compare_history(cycle, tenant_id, since, until, total):
     otherwise the window is halved until a part is small enough to read in full. One
     deletion among 100,000 alarms costs about 15 count requests and one small page."""
     stored = Alarm.objects.filter(
-        tenant_id=tenant_id, created_time__gte=since, created_time__lte=until, deleted=False
+        tenant_id=tenant_id, created_time__gte=since, created_time__lte=until, deleted=FALSE
     )
     if stored.count() == total:
         return
@@ -277,6 +278,8 @@ def backfill_step(cycle, state):
             state.backfill_page += 1
             state.backfill_done = not page.has_next
             state.save()
+        if state.backfill_done:
+            refresh_statistics(thorough=True)
         if time.monotonic() >= deadline:
             return  # at least one page a run; the next run goes on from here
 

@@ -19,6 +19,7 @@ from alarmdesk.alarms.models import SEVERITIES
 DAY_MS = 86_400_000
 # The same originator and type raised at least this many times in the range: flapping.
 FLAPPING_AT = 3
+FLAPPING_SHOWN = 20  # the worst ones
 
 
 def percentile(values, fraction):
@@ -60,7 +61,7 @@ class Summary:
     by_type: list  # [(type, count)], most first
     by_customer: list  # [(customer id or None, count)], most first
     noisiest: list  # [(originator name, originator id, count)], top ten
-    flapping: list  # [(originator name, type, count)], FLAPPING_AT or more
+    flapping: list  # [(originator name, type, count)], FLAPPING_AT or more, the 20 worst
     per_day: list  # [(day start ms, {severity: count})], oldest first, every day of the range
     ack: Durations
     clear: Durations
@@ -71,15 +72,17 @@ class Summary:
 
 def summarize(alarms, since_ms, until_ms):
     """The summary of `alarms` (a queryset already scoped and filtered to the range)."""
-    rows = list(alarms.values_list("type", "severity", "start_ts", "ack_ts", "clear_ts"))
-    by_severity = Counter(severity for _, severity, *_ in rows)
-    by_type = Counter(alarm_type for alarm_type, *_ in rows)
+    # Unordered: sorting the range would cost more than everything else here.
+    rows = alarms.order_by().values_list("type", "severity", "start_ts", "ack_ts", "clear_ts")
+    by_severity, by_type = Counter(), Counter()
     per_day = defaultdict(Counter)
     ack, clear = [], []
     ack_by_type, clear_by_type = defaultdict(list), defaultdict(list)
     missing_ack, missing_clear = Counter(), Counter()
     ack_by_day, clear_by_day = defaultdict(list), defaultdict(list)
     for alarm_type, severity, start_ts, ack_ts, clear_ts in rows:
+        by_severity[severity] += 1
+        by_type[alarm_type] += 1
         day = start_ts - start_ts % DAY_MS
         per_day[day][severity] += 1
         for end_ts, overall, by_type_list, missing, by_day in (
@@ -96,7 +99,7 @@ def summarize(alarms, since_ms, until_ms):
     first_day = since_ms - since_ms % DAY_MS
     days = range(first_day, until_ms, DAY_MS)
     return Summary(
-        total=len(rows),
+        total=sum(by_severity.values()),
         by_severity=[(s, by_severity.get(s, 0)) for s in SEVERITIES],
         by_type=by_type.most_common(),
         by_customer=_counted(alarms, "customer_id"),
@@ -106,8 +109,9 @@ def summarize(alarms, since_ms, until_ms):
         ],
         flapping=[
             (row["originator_name"], row["type"], row["n"])
-            for row in _grouped(alarms, "originator_name", "type", "originator_id")
-            if row["n"] >= FLAPPING_AT
+            for row in _grouped(alarms, "originator_name", "type", "originator_id").filter(
+                n__gte=FLAPPING_AT
+            )[:FLAPPING_SHOWN]
         ],
         per_day=[(day, dict(per_day.get(day, {}))) for day in days],
         ack=Durations.of(ack, sum(missing_ack.values())),
@@ -132,7 +136,7 @@ def summarize(alarms, since_ms, until_ms):
 
 
 def _grouped(alarms, *fields):
-    return list(alarms.order_by().values(*fields).annotate(n=Count("id")).order_by("-n", *fields))
+    return alarms.order_by().values(*fields).annotate(n=Count("id")).order_by("-n", *fields)
 
 
 def _counted(alarms, field):

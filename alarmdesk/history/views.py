@@ -12,8 +12,9 @@ from django.views.decorators.http import require_GET
 
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.alarms import access
-from alarmdesk.alarms.filters import AlarmFilter
-from alarmdesk.alarms.models import Customer
+from alarmdesk.alarms.filters import AlarmFilter, filter_choices
+from alarmdesk.alarms.live import scope_version
+from alarmdesk.alarms.models import FALSE, Customer
 
 from . import charts
 from .stats import FLAPPING_AT, summarize
@@ -152,8 +153,7 @@ def _csv(selected, titles):
 def history(request):
     user = request.tb_user
     alarms = access.visible_alarms(user, include_deleted=True)  # history outlives ThingsBoard
-    types = alarms.order_by().values_list("type", flat=True).distinct()
-    form = HistoryFilter(request.GET, types=types)
+    form = HistoryFilter(request.GET, types=filter_choices(user, scope_version(user)[0])["types"])
     form.is_valid()
     since, until = form.range_ms()
     selected = form.apply(alarms, user).order_by("-start_ts", "id")
@@ -203,7 +203,7 @@ def _handover(alarms, since, until):
     raised = alarms.filter(start_ts__gte=since, start_ts__lt=until)
     acknowledged = alarms.filter(ack_ts__gte=since, ack_ts__lt=until)
     cleared = alarms.filter(clear_ts__gte=since, clear_ts__lt=until)
-    still_open = alarms.filter(cleared=False, deleted=False, start_ts__lt=until)
+    still_open = alarms.filter(cleared=FALSE, deleted=FALSE, start_ts__lt=until)
     return {
         "raised": raised.count(),
         "acknowledged": acknowledged.count(),

@@ -11,7 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.alarms import access, actions
 from alarmdesk.alarms.live import scope_version, unchanged
-from alarmdesk.alarms.models import SEVERITIES
+from alarmdesk.alarms.models import FALSE, SEVERITIES
 
 from .models import Preference
 
@@ -33,7 +33,7 @@ class PreferenceForm(forms.ModelForm):
 
 
 def _alarms(user):
-    waiting = access.visible_alarms(user).filter(cleared=False, acknowledged=False)
+    waiting = access.visible_alarms(user).filter(cleared=FALSE, acknowledged=FALSE)
     return waiting.order_by("severity_rank", "start_ts", "id")
 
 

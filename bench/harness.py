@@ -1,0 +1,143 @@
+"""What the benchmarks share: a private redis-server, the simulator as a subprocess, and a
+Django configured against them with a throwaway SQLite store."""
+
+import math
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_redis(workdir):
+    """A redis-server without persistence on a free port: (process, port)."""
+    if shutil.which("redis-server") is None:
+        sys.exit("redis-server is missing (scripts/system-packages.sh installs it)")
+    port = free_port()
+    options = {"--port": port, "--bind": "127.0.0.1", "--save": "", "--appendonly": "no"}
+    options["--dir"] = workdir
+    argv = ["redis-server", *(str(part) for item in options.items() for part in item)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return proc, port
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            sys.exit("redis-server did not start")
+        time.sleep(0.05)
+
+
+def start_simulator(*options, pinned=False):
+    """`python -m alarmdesk.tbsim --port 0 <options>`: (process, URL, seconds to ready)."""
+    cmd = [sys.executable, "-m", "alarmdesk.tbsim", "--host", "127.0.0.1", "--port", "0"]
+    cmd += list(options)
+    if pinned:
+        cmd = ["taskset", "-c", "0", *cmd]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    line = proc.stdout.readline()
+    match = re.search(r"listening on (http://[\d.]+:\d+)", line)
+    if not match:
+        proc.kill()
+        sys.exit(f"simulator did not start: {line!r}")
+    url = match.group(1)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{url}/sim/stats", timeout=5).raise_for_status()
+            break
+        except requests.RequestException:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                sys.exit("the simulator does not answer")
+            time.sleep(0.05)
+    return proc, url, time.perf_counter() - started
+
+
+def scale_simulator(alarms, active, pinned=False):
+    """The simulator's scale scenario without its live generator."""
+    options = ["--scenario", "scale", "--no-generator", "--alarms", str(alarms)]
+    return start_simulator(*options, "--active", str(active), pinned=pinned)
+
+
+def stop(proc):
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def setup_django(workdir, redis_port, tb_url="http://127.0.0.1:9", **extra):
+    """Django against a fresh SQLite file in `workdir` and the private Redis, migrated."""
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="alarmdesk.settings",
+        SECRET_KEY=secrets.token_urlsafe(40),
+        DATABASE_URL=f"sqlite:///{Path(workdir) / 'bench.sqlite3'}",
+        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+        TB_URL=tb_url,
+        TB_SYNC_USERNAME="tenant@thingsboard.org",
+        TB_SYNC_PASSWORD="tenant",
+        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        **extra,
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    django.setup()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        # The manifest exists only after collectstatic: plain storage renders the same pages.
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    call_command("migrate", verbosity=0)
+
+
+def percentiles(samples):
+    """(p50, p95) of a list of numbers, by nearest rank."""
+    ordered = sorted(samples)
+    return tuple(ordered[max(0, math.ceil(f * len(ordered)) - 1)] for f in (0.5, 0.95))
+
+
+def print_table(rows, note_lines=()):
+    """rows: (measure, value, target, verdict) tuples; verdict "PASS", "FAIL" or "-"."""
+    header = ("measure", "value", "target", "PASS/FAIL")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
+    line = " | ".join(f"{{:<{w}}}" for w in widths)
+    print(line.format(*header))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(line.format(*map(str, row)))
+    print()
+    for note in note_lines:
+        print(note)
