@@ -60,7 +60,7 @@ class Summary:
     by_severity: list  # [(severity, count)], every severity, in rank order
     by_type: list  # [(type, count)], most first
     by_customer: list  # [(customer id or None, count)], most first
-    noisiest: list  # [(originator name, originator id, count)], top ten
+    noisiest: list  # [(originator name, count)], top ten
     flapping: list  # [(originator name, type, count)], FLAPPING_AT or more, the 20 worst
     per_day: list  # [(day start ms, {severity: count})], oldest first, every day of the range
     ack: Durations
@@ -70,19 +70,27 @@ class Summary:
     trend: list  # [(day start ms, median ack ms or None, median clear ms or None)]
 
 
-def summarize(alarms, since_ms, until_ms):
-    """The summary of `alarms` (a queryset already scoped and filtered to the range)."""
+def summarize(alarms, since_ms, until_ms, *, by_customer=True):
+    """The summary of `alarms` (a queryset already scoped and filtered to the range).
+
+    One pass over the range's rows computes everything but the customers' counts (a GROUP
+    BY, for tenant administrators only). Originators are told apart by name, which
+    ThingsBoard keeps unique per tenant for each entity type."""
     # Unordered: sorting the range would cost more than everything else here.
-    rows = alarms.order_by().values_list("type", "severity", "start_ts", "ack_ts", "clear_ts")
-    by_severity, by_type = Counter(), Counter()
+    rows = alarms.order_by().values_list(
+        "type", "severity", "start_ts", "ack_ts", "clear_ts", "originator_name"
+    )
+    by_severity, by_type, by_originator, by_pair = Counter(), Counter(), Counter(), Counter()
     per_day = defaultdict(Counter)
     ack, clear = [], []
     ack_by_type, clear_by_type = defaultdict(list), defaultdict(list)
     missing_ack, missing_clear = Counter(), Counter()
     ack_by_day, clear_by_day = defaultdict(list), defaultdict(list)
-    for alarm_type, severity, start_ts, ack_ts, clear_ts in rows:
+    for alarm_type, severity, start_ts, ack_ts, clear_ts, originator in rows:
         by_severity[severity] += 1
         by_type[alarm_type] += 1
+        by_originator[originator] += 1
+        by_pair[originator, alarm_type] += 1
         day = start_ts - start_ts % DAY_MS
         per_day[day][severity] += 1
         for end_ts, overall, by_type_list, missing, by_day in (
@@ -102,16 +110,12 @@ def summarize(alarms, since_ms, until_ms):
         total=sum(by_severity.values()),
         by_severity=[(s, by_severity.get(s, 0)) for s in SEVERITIES],
         by_type=by_type.most_common(),
-        by_customer=_counted(alarms, "customer_id"),
-        noisiest=[
-            (row["originator_name"], row["originator_id"], row["n"])
-            for row in _grouped(alarms, "originator_name", "originator_id")[:10]
-        ],
+        by_customer=_by_customer(alarms) if by_customer else [],
+        noisiest=_most(by_originator, 10),
         flapping=[
-            (row["originator_name"], row["type"], row["n"])
-            for row in _grouped(alarms, "originator_name", "type", "originator_id").filter(
-                n__gte=FLAPPING_AT
-            )[:FLAPPING_SHOWN]
+            (name, alarm_type, n)
+            for (name, alarm_type), n in _most(by_pair, FLAPPING_SHOWN)
+            if n >= FLAPPING_AT
         ],
         per_day=[(day, dict(per_day.get(day, {}))) for day in days],
         ack=Durations.of(ack, sum(missing_ack.values())),
@@ -135,9 +139,11 @@ def summarize(alarms, since_ms, until_ms):
     )
 
 
-def _grouped(alarms, *fields):
-    return alarms.order_by().values(*fields).annotate(n=Count("id")).order_by("-n", *fields)
+def _most(counter, limit):
+    """The `limit` largest counts, ties by name: stable from one look to the next."""
+    return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
 
-def _counted(alarms, field):
-    return [(row[field], row["n"]) for row in _grouped(alarms, field)]
+def _by_customer(alarms):
+    grouped = alarms.order_by().values("customer_id").annotate(n=Count("id"))
+    return [(row["customer_id"], row["n"]) for row in grouped.order_by("-n", "customer_id")]

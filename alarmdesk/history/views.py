@@ -160,7 +160,7 @@ def history(request):
     titles = dict(Customer.objects.filter(tenant_id=user.tenant_id).values_list("id", "title"))
     if request.GET.get("format") == "csv":
         return _csv(selected, titles)
-    summary = summarize(selected, since, until)
+    summary = summarize(selected, since, until, by_customer=user.is_tenant_admin)
     pages = max(1, -(-summary.total // PAGE_SIZE))
     page = min(form.page_number, pages)
     rows = selected.values(*FIELDS)[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
@@ -203,7 +203,7 @@ def _handover(alarms, since, until):
     raised = alarms.filter(start_ts__gte=since, start_ts__lt=until)
     acknowledged = alarms.filter(ack_ts__gte=since, ack_ts__lt=until)
     cleared = alarms.filter(clear_ts__gte=since, clear_ts__lt=until)
-    still_open = alarms.filter(cleared=FALSE, deleted=FALSE, start_ts__lt=until)
+    still_open = alarms.filter(cleared=FALSE, deleted=FALSE)
     return {
         "raised": raised.count(),
         "acknowledged": acknowledged.count(),

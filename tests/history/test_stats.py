@@ -72,7 +72,7 @@ def test_counts_by_severity_type_and_originator(summary):
         ("INDETERMINATE", 0),
     ]
     assert summary.by_type == [("B", 4), ("A", 3)]
-    assert [(name, n) for name, _, n in summary.noisiest] == [
+    assert summary.noisiest == [
         ("Pump X", 3),
         ("Pump Y", 2),
         ("Pump Z", 2),

@@ -4,26 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('alarms', '0002_actors'),
+        ("alarms", "0002_actors"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='alarm',
-            index=models.Index(fields=['tenant_id', 'severity_rank', '-start_ts'], name='alarms_alar_tenant__0d1f8f_idx'),
+            model_name="alarm",
+            index=models.Index(
+                fields=["tenant_id", "severity_rank", "-start_ts"],
+                name="alarms_alar_tenant__0d1f8f_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='alarm',
-            index=models.Index(fields=['customer_id', 'severity_rank', '-start_ts'], name='alarms_alar_custome_f3094e_idx'),
+            model_name="alarm",
+            index=models.Index(
+                fields=["customer_id", "severity_rank", "-start_ts"],
+                name="alarms_alar_custome_f3094e_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='alarm',
-            index=models.Index(fields=['tenant_id', 'ack_ts'], name='alarms_alar_tenant__53ad5e_idx'),
+            model_name="alarm",
+            index=models.Index(
+                fields=["tenant_id", "ack_ts"], name="alarms_alar_tenant__53ad5e_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='alarm',
-            index=models.Index(fields=['tenant_id', 'clear_ts'], name='alarms_alar_tenant__ff745d_idx'),
+            model_name="alarm",
+            index=models.Index(
+                fields=["tenant_id", "clear_ts"], name="alarms_alar_tenant__ff745d_idx"
+            ),
         ),
     ]
