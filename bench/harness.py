@@ -3,8 +3,10 @@ Django configured against them with a throwaway SQLite store."""
 
 import math
 import os
+import platform
 import re
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -141,3 +143,12 @@ def print_table(rows, note_lines=()):
     print()
     for note in note_lines:
         print(note)
+
+
+def print_footer(rows):
+    """The machine, the command that printed the table, and how many targets were missed."""
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}")
+    print(f"command: {shlex.join([os.path.relpath(sys.executable), *sys.argv])}")
+    failed = sum(row[3] == "FAIL" for row in rows)
+    print(f"{failed} of {sum(row[3] in ('PASS', 'FAIL') for row in rows)} targets missed")

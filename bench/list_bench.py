@@ -64,11 +64,9 @@ The machine is shared and noisy: compare figures within one run, never across ru
 import argparse
 import html
 import os
-import platform
 import random
 import re
 import secrets
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -661,10 +659,6 @@ def table_rows(args, r):
     return rows
 
 
-def command_line():
-    return shlex.join([os.path.relpath(sys.executable), *sys.argv])
-
-
 @contextmanager
 def processes(args, pinned):
     workdir = Path(tempfile.mkdtemp(prefix="list-bench-"))
@@ -767,11 +761,7 @@ def main(argv=None):
     for label, plan in results["plans"]:
         print(f"EXPLAIN QUERY PLAN, {label}: {plan or 'not found in the captured queries'}")
     print()
-    cpu = platform.processor() or platform.machine()
-    print(f"machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}")
-    print(f"command: {command_line()}")
-    failed = sum(row[3] == "FAIL" for row in rows)
-    print(f"{failed} of {sum(row[3] in ('PASS', 'FAIL') for row in rows)} targets missed")
+    harness.print_footer(rows)
     return 0
 
 

@@ -50,11 +50,9 @@ The machine is shared and noisy: compare figures within one run, never across ru
 
 import argparse
 import os
-import platform
 import random
 import resource
 import secrets
-import shlex
 import shutil
 import statistics
 import sys
@@ -557,10 +555,6 @@ def table_rows(args, r):
     return rows
 
 
-def command_line():
-    return shlex.join([os.path.relpath(sys.executable), *sys.argv])
-
-
 def main(argv=None):
     args = parse_args(argv)
     if args.active > args.alarms:
@@ -609,11 +603,7 @@ def main(argv=None):
     rows = table_rows(args, results)
     harness.print_table(rows)
     print()
-    cpu = platform.processor() or platform.machine()
-    print(f"machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}")
-    print(f"command: {command_line()}")
-    failed = sum(row[3] == "FAIL" for row in rows)
-    print(f"{failed} of {sum(row[3] in ('PASS', 'FAIL') for row in rows)} targets missed")
+    harness.print_footer(rows)
     return 0
 
 
