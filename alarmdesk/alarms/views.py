@@ -158,6 +158,7 @@ def alarm_detail(request, alarm_id):
         "alarm": alarm,
         "source": source,
         "details_json": json.dumps(alarm.details, indent=2, ensure_ascii=False, sort_keys=True),
+        "customer_title": _customer_titles(user).get(alarm.customer_id, ""),
         "timeline": timeline(alarm, comments),
         "candidates": candidates,
         "unavailable": access.unavailable_actions(alarm),

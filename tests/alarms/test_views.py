@@ -244,6 +244,8 @@ def test_the_detail_page_shows_the_alarm_live_with_its_timeline(as_user):
     assert "Cleared" in html
     assert "ThingsBoard" in html  # its system comments
     assert "AlarmDesk's copy" not in html
+    for field in (str(alarm.id), str(alarm.originator_id), "Propagation", "Created"):
+        assert field in html  # every field, in words
 
 
 def test_another_customers_alarm_id_is_a_404(as_user, store):
