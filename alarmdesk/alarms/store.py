@@ -121,6 +121,20 @@ def events_between(old, new):
     return events
 
 
+def _older(new, old):
+    """Whether `new` is an older look at the alarm than the stored one.
+
+    The sync reads a page, then saves it; meanwhile a person's action may have saved
+    ThingsBoard's newer answer. An alarm is never un-acknowledged or un-cleared, and its
+    endTs, ackTs, clearTs and assignTs only move forward (thingsboard-api.md 4.5, 7.3): a
+    look that goes back on any of them is stale, and the next one brings what is new."""
+    return (
+        (old["acknowledged"] and not new["acknowledged"])
+        or (old["cleared"] and not new["cleared"])
+        or any((old[f] or 0) > (new[f] or 0) for f in ("end_ts", "ack_ts", "clear_ts", "assign_ts"))
+    )
+
+
 class Changes:
     """What one write changed: counts, and the scopes whose pages must re-render."""
 
@@ -179,7 +193,7 @@ def _save_batch(latest, changes):
         if old is not None:
             del old["id"]
             actors_known = old.pop("actors_known")
-            if not old.pop("deleted") and old == new:
+            if not old.pop("deleted") and (old == new or _older(new, old)):
                 continue
         if old is None:
             changes.created += 1

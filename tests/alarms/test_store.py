@@ -1,0 +1,25 @@
+"""Writing ThingsBoard's answers into the store."""
+
+from alarmdesk.alarms.models import Alarm, AlarmEvent
+from alarmdesk.alarms.store import save_alarms
+from alarmdesk.thingsboard.types import AlarmInfo
+from tests.conftest import TENANT, TbSession
+
+
+def test_an_older_look_never_overwrites_a_newer_one(store):
+    """The sync read a page before a person acknowledged through AlarmDesk, and saves it
+    after the action saved ThingsBoard's answer: the store keeps the acknowledgement."""
+    tb = TbSession(store.url, TENANT)
+    alarm = Alarm.objects.filter(cleared=False, acknowledged=False).first()
+    before = AlarmInfo.from_json(tb.get(f"/api/alarm/info/{alarm.id}").json())
+    after = AlarmInfo.from_json(tb.post(f"/api/alarm/{alarm.id}/ack").json())
+
+    save_alarms([after])
+    changes = save_alarms([before])
+
+    stored = Alarm.objects.get(id=alarm.id)
+    assert stored.acknowledged
+    assert stored.ack_ts == after.ack_ts
+    assert changes.updated == 0
+    kinds = list(AlarmEvent.objects.filter(alarm_id=alarm.id).values_list("kind", flat=True))
+    assert kinds.count("acknowledged") == 1
