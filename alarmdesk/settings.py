@@ -149,6 +149,9 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "alarmdesk",
+        # Fail fast when Redis is unreachable: pages then fall back (no throttle, no cache)
+        # instead of waiting for the operating system's connect timeout.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
 

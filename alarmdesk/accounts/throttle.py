@@ -13,6 +13,16 @@ from django.core.cache import cache
 log = logging.getLogger(__name__)
 
 
+def client_address(request):
+    """The address to count failures against. Behind the HTTPS proxy the README describes
+    (ALARMDESK_HTTPS), REMOTE_ADDR is the proxy's own: the client is the last address the
+    proxy appended to X-Forwarded-For (earlier ones are the client's to invent)."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.ALARMDESK_HTTPS and forwarded:
+        return forwarded.split(",")[-1].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def _keys(username, address):
     user_key = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
     return (f"login-failures:user:{user_key}", f"login-failures:addr:{address}")

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
+from django.middleware.csrf import rotate_token
 
 from alarmdesk.thingsboard.client import ThingsBoardClient
 from alarmdesk.thingsboard.errors import AuthenticationFailed, TokenExpired
@@ -64,8 +65,10 @@ def new_client(token=None):
 
 
 def store(request, pair, user):
-    """Keep a fresh sign-in in a new session (the key is cycled against fixation)."""
+    """Keep a fresh sign-in in a new session (the key and the CSRF token are cycled against
+    fixation, as django.contrib.auth's login does)."""
     request.session.cycle_key()
+    rotate_token(request)
     request.session[SESSION_KEY] = {
         "token": pair.token,
         "refresh_token": pair.refresh_token,

@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 FAILED = "Wrong email or password, or too many attempts. Check them, wait a minute, and try again."
 UNREACHABLE = "ThingsBoard cannot be reached right now. Nothing was changed; try again shortly."
 DISABLED = "This ThingsBoard account is disabled or locked. Ask your ThingsBoard administrator."
+MISCONFIGURED = (
+    "AlarmDesk cannot check which tenant it serves: its sync account is refused by "
+    "ThingsBoard. Ask whoever runs AlarmDesk to check TB_SYNC_USERNAME/TB_SYNC_PASSWORD "
+    "or TB_SYNC_API_KEY."
+)
 OTHER_TENANT = (
     "This account belongs to another ThingsBoard tenant than the one this AlarmDesk serves."
 )
@@ -54,12 +59,11 @@ def login(request):
     if request.method != "POST" or not form.is_valid():
         return render(request, "accounts/login.html", {"form": form, "next": next_url})
     username, password = form.cleaned_data["username"], form.cleaned_data["password"]
-    address = request.META.get("REMOTE_ADDR", "")
+    address = throttle.client_address(request)
     if throttle.is_throttled(username, address):
         return _refusal(request, form, next_url, FAILED, status=429)
     try:
         pair, user = _sign_in(username, password)
-        tenant = None if user.authority == "SYS_ADMIN" else served_tenant_id()
     except errors.AuthenticationFailed as error:
         if _is_disabled(error):
             return _refusal(request, form, next_url, DISABLED)
@@ -71,6 +75,15 @@ def login(request):
     if user.authority == "SYS_ADMIN":
         new_client(pair.token).logout()
         return render(request, "accounts/sysadmin.html", {"email": user.email})
+    try:
+        tenant = served_tenant_id()
+    except errors.AuthenticationFailed:
+        # The sync account's own credentials: nothing the person signing in can fix.
+        log.error("the sync account (TB_SYNC_*) cannot sign in to ThingsBoard")
+        return _refusal(request, form, next_url, MISCONFIGURED, status=503)
+    except errors.ThingsBoardError:
+        log.warning("sign-in: ThingsBoard unavailable", exc_info=True)
+        return _refusal(request, form, next_url, UNREACHABLE, status=503)
     if user.tenant_id != tenant:
         new_client(pair.token).logout()
         return _refusal(request, form, next_url, OTHER_TENANT, status=403)

@@ -1,9 +1,11 @@
 """Bulk jobs: one action over many alarms, run by the worker as the user who asked.
 
 The worker acts with the user's own ThingsBoard session (read from the session store by
-its key), so ThingsBoard's permissions and audit trail apply exactly as for a click. Each
-alarm's outcome is an audit entry of the job; a job delivered twice skips the alarms it
-already did.
+its key), so ThingsBoard's permissions and audit trail apply exactly as for a click. The
+session is read afresh before each alarm: signing out stops the job, and a token the
+browser refreshed meanwhile is used rather than overwritten. Each alarm's outcome is an
+audit entry of the job; a job delivered twice skips the alarms it already did; whatever
+stops it, the rest are recorded as failed and the job is marked finished.
 """
 
 import logging
@@ -20,29 +22,32 @@ from .models import AuditEntry, BulkJob
 
 log = logging.getLogger(__name__)
 Outcome = AuditEntry.Outcome
+SESSION_ENDED = "Your session ended: sign in and retry."
 
 
 def run(job_id, session_key):
     job = BulkJob.objects.filter(id=job_id, finished_at=None).first()
     if job is None:
         return
-    request = SimpleNamespace(session=SessionStore(session_key))
-    user = session_user(request)
     done = {str(i) for i in job.auditentry_set.values_list("alarm_uuid", flat=True)}
     pending = [alarm_id for alarm_id in job.alarm_ids if alarm_id not in done]
     try:
-        for position, alarm_id in enumerate(pending):
+        for alarm_id in pending:
+            request = SimpleNamespace(session=SessionStore(session_key))
+            user = session_user(request)
             if user is None or str(user.id) != str(job.user_id):
-                _record_rest(job, pending[position:], "Your session ended: sign in and retry.")
-                break
+                raise SignInRequired("the session ended")
             _one(request, user, job, alarm_id)
+            if request.session.modified:
+                request.session.save()  # a refreshed token pair, for the next request
     except SignInRequired:
-        _record_rest(job, pending[position:], "Your session ended: sign in and retry.")
+        _record_rest(job, pending, SESSION_ENDED)
+    except Exception:
+        log.exception("bulk job %s stopped", job.id)
+        _record_rest(job, pending, "Stopped by an error in AlarmDesk; nothing more.")
     finally:
-        if request.session.modified:
-            request.session.save()  # a refreshed token pair, for the user's next request
-    job.finished_at = timezone.now()
-    job.save(update_fields=["finished_at"])
+        job.finished_at = timezone.now()
+        job.save(update_fields=["finished_at"])
 
 
 def _one(request, user, job, alarm_id):
@@ -67,5 +72,8 @@ def _record(job, alarm_id, outcome, detail):
 
 
 def _record_rest(job, alarm_ids, detail):
+    """Every alarm of `alarm_ids` without an outcome yet gets this one."""
+    done = {str(i) for i in job.auditentry_set.values_list("alarm_uuid", flat=True)}
     for alarm_id in alarm_ids:
-        _record(job, alarm_id, Outcome.FAILED, detail)
+        if alarm_id not in done:
+            _record(job, alarm_id, Outcome.FAILED, detail)

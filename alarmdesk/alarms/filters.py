@@ -1,5 +1,6 @@
 """The list's filters, sort and page, parsed from the URL (DESIGN.md, "URLs")."""
 
+import logging
 import uuid
 from datetime import UTC, datetime, time, timedelta
 
@@ -37,6 +38,7 @@ SORT_LABELS = {
     "-updated": "Recently updated",
     "type": "Type A-Z",
 }
+log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 CHOICES_SECONDS = 600
 
@@ -48,7 +50,7 @@ def filter_choices(user, version):
     in the cache for as long as the scope's change counter stays at `version`: once per
     change, however many pages are open. Without a version (Redis down) they are read."""
     key = "choices:{}:{}:{}".format(*scope_of(user), version) if version else None
-    cached = cache.get(key) if key else None
+    cached = _cache(cache.get, key) if key else None
     if cached is not None:
         return cached
     alarms = visible_alarms(user).order_by()
@@ -62,8 +64,17 @@ def filter_choices(user, version):
         ),
     }
     if key:
-        cache.set(key, choices, CHOICES_SECONDS)
+        _cache(cache.set, key, choices, CHOICES_SECONDS)
     return choices
+
+
+def _cache(operation, *args):
+    """A cache call that Redis failing turns into a miss, never into an error page."""
+    try:
+        return operation(*args)
+    except Exception:
+        log.warning("cache unavailable for the filter choices", exc_info=True)
+        return None
 
 
 def _ms(moment):

@@ -125,13 +125,14 @@ def _older(new, old):
     """Whether `new` is an older look at the alarm than the stored one.
 
     The sync reads a page, then saves it; meanwhile a person's action may have saved
-    ThingsBoard's newer answer. An alarm is never un-acknowledged or un-cleared, and its
-    endTs, ackTs, clearTs and assignTs only move forward (thingsboard-api.md 4.5, 7.3): a
-    look that goes back on any of them is stale, and the next one brings what is new."""
+    ThingsBoard's newer answer. An alarm is never un-acknowledged or un-cleared, and the
+    times ThingsBoard stamps itself (ackTs, clearTs, assignTs) only move forward (section
+    4.5): a look that goes back on any of them is stale, and the next one brings what is
+    new. endTs and startTs are not among them: an update may set them back (section 4.6)."""
     return (
         (old["acknowledged"] and not new["acknowledged"])
         or (old["cleared"] and not new["cleared"])
-        or any((old[f] or 0) > (new[f] or 0) for f in ("end_ts", "ack_ts", "clear_ts", "assign_ts"))
+        or any((old[f] or 0) > (new[f] or 0) for f in ("ack_ts", "clear_ts", "assign_ts"))
     )
 
 
@@ -177,23 +178,48 @@ def save_alarms(infos):
 
 
 def _save_batch(latest, changes):
+    """Compare outside any transaction (an unchanged batch takes no lock and writes
+    nothing); when something is to be written, compare again under the write lock, so an
+    action's answer saved in between is not overwritten."""
     ids = [uuid.UUID(alarm_id) for alarm_id in latest]
-    stored = {
-        row["id"]: row
-        for row in Alarm.objects.filter(id__in=ids).values(
-            "id", "deleted", "actors_known", *TB_FIELDS
+    if not _plan(latest, _stored(Alarm.objects.filter(id__in=ids)))[0]:
+        return
+    with transaction.atomic():
+        stored = _stored(Alarm.objects.select_for_update().filter(id__in=ids))
+        rows, events, planned = _plan(latest, stored)
+        Alarm.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["id"],
+            update_fields=[*TB_FIELDS, "changed_at", "deleted", "actors_known"],
         )
-    }
-    now = timezone.now()
+        AlarmEvent.objects.bulk_create(events)
+    changes.created += planned.created
+    changes.updated += planned.updated
+    changes.events += len(events)
+    changes.tenants |= planned.tenants
+    changes.customers |= planned.customers
+
+
+def _stored(alarms):
+    fields = ("id", "deleted", "actors_known", *TB_FIELDS)
+    return {row["id"]: row for row in alarms.values(*fields)}
+
+
+def _plan(latest, stored):
+    """(rows to upsert, events to add, Changes) for ThingsBoard's looks `latest`."""
+    changes, now = Changes(), timezone.now()
     rows, events = [], []
     for alarm_id, new in latest.items():
         alarm_id = uuid.UUID(alarm_id)
         old = stored.get(alarm_id)
         actors_known = False
         if old is not None:
+            old = dict(old)
             del old["id"]
             actors_known = old.pop("actors_known")
-            if not old.pop("deleted") and (old == new or _older(new, old)):
+            deleted = old.pop("deleted")
+            if _older(new, old) or (old == new and not deleted):
                 continue
         if old is None:
             changes.created += 1
@@ -212,16 +238,7 @@ def _save_batch(latest, changes):
             AlarmEvent(alarm_id=alarm_id, kind=kind, ts=ts, observed_at=now, data=data)
             for kind, ts, data in happened
         ]
-    if rows:
-        with transaction.atomic():
-            Alarm.objects.bulk_create(
-                rows,
-                update_conflicts=True,
-                unique_fields=["id"],
-                update_fields=[*TB_FIELDS, "changed_at", "deleted", "actors_known"],
-            )
-            AlarmEvent.objects.bulk_create(events)
-        changes.events += len(events)
+    return rows, events, changes
 
 
 def mark_deleted(alarm_ids):

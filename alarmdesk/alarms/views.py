@@ -251,7 +251,8 @@ def bulk(request):
         return redirect(_back_to_list(request))
     alarms = access.visible_alarms(user)
     if form.cleaned_data["all"]:
-        filters = AlarmFilter(request.POST, types=alarms.values_list("type", flat=True))
+        choices = filter_choices(user, scope_version(user)[0])
+        filters = AlarmFilter(request.POST, types=choices["types"])
         filters.is_valid()
         alarms = filters.apply(alarms, user)
     else:

@@ -23,3 +23,18 @@ def test_an_older_look_never_overwrites_a_newer_one(store):
     assert changes.updated == 0
     kinds = list(AlarmEvent.objects.filter(alarm_id=alarm.id).values_list("kind", flat=True))
     assert kinds.count("acknowledged") == 1
+
+
+def test_an_alarm_whose_end_goes_back_still_takes_later_changes(store, tb):
+    """An update without endTs sets it back to startTs (section 4.6): not a stale look."""
+    from alarmdesk.alarms import sync
+
+    alarm = Alarm.objects.filter(cleared=False, acknowledged=False).first()
+    body = tb.get(f"/api/alarm/{alarm.id}").json()
+    body.pop("endTs")
+    tb.post("/api/alarm", json={**body, "severity": "CRITICAL"}).raise_for_status()
+    tb.post(f"/api/alarm/{alarm.id}/ack").raise_for_status()
+    sync.run_cycle(reconcile_now=True)
+    stored = Alarm.objects.get(id=alarm.id)
+    assert stored.severity == "CRITICAL"
+    assert stored.acknowledged

@@ -485,3 +485,16 @@ def test_bulk_with_the_queue_down_says_nothing_was_done(as_user, monkeypatch):
     assert "nothing was done" in response.content.decode()
     assert not BulkJob.objects.exists()
     assert not Alarm.objects.get(id=alarm.id).acknowledged
+
+
+def test_a_bulk_job_whose_session_ended_finishes_with_the_rest_failed(as_user, store):
+    client = as_user(TENANT)
+    ids = [str(a.id) for a in Alarm.objects.filter(cleared=False, acknowledged=False)[:3]]
+    response = client.post("/alarms/bulk/", {"action": "ack", "ids": ids})
+    client.post("/logout/")  # the session the worker would act with is gone
+    job = run_job(response)
+    job.refresh_from_db()
+    assert job.finished_at is not None
+    outcomes = set(job.auditentry_set.values_list("outcome", "detail"))
+    assert outcomes == {("failed", "Your session ended: sign in and retry.")}
+    assert not Alarm.objects.filter(id__in=ids, acknowledged=True).exists()
