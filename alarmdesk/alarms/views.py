@@ -31,6 +31,7 @@ from .timeline import timeline
 
 log = logging.getLogger(__name__)
 
+SLOW_SECONDS = 2
 # What a list row shows, read as plain dicts: cheaper to render than model instances.
 ROW_FIELDS = (
     "id",
@@ -150,8 +151,13 @@ def alarm_detail(request, alarm_id):
     user = request.tb_user
     if request.method == "POST":
         return _act(request, user, alarm_id)
+    started = time.monotonic()
     source = _read_live(request, user, alarm_id)
     alarm = access.get_alarm_for(user, alarm_id)
+    # When ThingsBoard is this slow, four more calls would hold a web thread for tens of
+    # seconds: the page shows what it has and says so.
+    if source == "live" and time.monotonic() - started > SLOW_SECONDS:
+        source = "slow"
     live = source == "live"
     comments, candidates = _comments_and_candidates(request, alarm) if live else ((), ())
     context = {
@@ -173,7 +179,7 @@ def _telemetry(request, alarm, source):
     ThingsBoard did not answer (not asked again when it was just found unreachable)."""
     if alarm.originator_type not in telemetry.CHARTED_ORIGINATORS:
         return {"charted": False}
-    chart = telemetry.around_alarm(request, alarm) if source != "store" else None
+    chart = telemetry.around_alarm(request, alarm) if source in ("live", "deleted") else None
     if chart is None:
         return {"charted": True, "chart": None}
     return {

@@ -266,6 +266,18 @@ def test_the_detail_page_falls_back_to_the_store_when_thingsboard_is_down(as_use
     assert "AlarmDesk's copy" in response.content.decode()
 
 
+def test_a_slow_thingsboard_gets_one_call_not_five(as_user, store):
+    client = as_user(TENANT)
+    alarm = Alarm.objects.filter(originator_type="DEVICE").first()
+    sim(store, "/sim/stats/reset")
+    sim(store, "/sim/faults", {"latency_ms": 2100})
+    response = client.get(f"/alarms/{alarm.id}/")
+    assert response.status_code == 200
+    assert "answering slowly" in response.content.decode()
+    routes = sim(store, "/sim/stats", method="GET")["routes"]
+    assert sum(v["count"] for route, v in routes.items() if " /api/" in route) == 1
+
+
 def test_an_alarm_deleted_in_thingsboard_is_shown_as_such(as_user, store):
     client = as_user(TENANT)
     alarm = Alarm.objects.filter(cleared=True).first()
