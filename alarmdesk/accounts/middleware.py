@@ -4,9 +4,19 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
 from .tokens import SignInRequired, session_user
+
+
+def safe_next(request, value):
+    """`value` if it is a path or URL of this site (never another's), else None."""
+    if value and url_has_allowed_host_and_scheme(
+        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return value
+    return None
 
 
 def login_redirect(request, message=None):

@@ -3,13 +3,13 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from alarmdesk.thingsboard import errors
 
 from . import throttle
 from .forms import LoginForm
+from .middleware import safe_next
 from .tenant import served_tenant_id
 from .tokens import new_client, store, tb_call
 
@@ -26,14 +26,6 @@ MISCONFIGURED = (
 OTHER_TENANT = (
     "This account belongs to another ThingsBoard tenant than the one this AlarmDesk serves."
 )
-
-
-def _safe_next(request, value):
-    if value and url_has_allowed_host_and_scheme(
-        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return value
-    return None
 
 
 def _sign_in(username, password):
@@ -54,7 +46,7 @@ def _refusal(request, form, next_url, message, status=200):
 
 
 def login(request):
-    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"))
     form = LoginForm(request.POST or None)
     if request.method != "POST" or not form.is_valid():
         return render(request, "accounts/login.html", {"form": form, "next": next_url})

@@ -77,8 +77,15 @@ def _cache(operation, *args):
         return None
 
 
-def _ms(moment):
+def to_ms(moment):
+    """A datetime as ThingsBoard's epoch milliseconds."""
     return int(moment.timestamp() * 1000)
+
+
+def page_and_pages(requested, total, page_size=PAGE_SIZE):
+    """(the page to show, how many there are): a page past the end shows the last one."""
+    pages = max(1, -(-total // page_size))
+    return min(requested, pages), pages
 
 
 class AlarmFilter(forms.Form):
@@ -141,10 +148,10 @@ class AlarmFilter(forms.Form):
         still active is never hidden by a window."""
         data = self.cleaned_data
         if data.get("since"):
-            since = _ms(datetime.combine(data["since"], time(), tzinfo=UTC))
+            since = to_ms(datetime.combine(data["since"], time(), tzinfo=UTC))
             alarms = alarms.filter(Q(clear_ts=None) | Q(clear_ts__gte=since))
         if data.get("until"):
-            until = _ms(datetime.combine(data["until"] + timedelta(days=1), time(), tzinfo=UTC))
+            until = to_ms(datetime.combine(data["until"] + timedelta(days=1), time(), tzinfo=UTC))
             alarms = alarms.filter(start_ts__lt=until)
         return alarms
 

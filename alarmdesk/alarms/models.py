@@ -90,6 +90,11 @@ class Customer(models.Model):
     def __str__(self):
         return self.title
 
+    @classmethod
+    def titles(cls, tenant_id):
+        """{customer id: title} of a tenant's customers."""
+        return dict(cls.objects.filter(tenant_id=tenant_id).values_list("id", "title"))
+
 
 class AlarmEvent(models.Model):
     """A change the sync (or an action through AlarmDesk) observed on an alarm."""

@@ -237,7 +237,7 @@ def _save_customers(cycle, tenant_id):
         if not page.has_next:
             break
         page_number += 1
-    stored = dict(Customer.objects.filter(tenant_id=tenant_id).values_list("id", "title"))
+    stored = Customer.titles(tenant_id)
     fresh = {uuid.UUID(c.id): c.title for c in customers}
     if fresh != stored:
         Customer.objects.bulk_create(

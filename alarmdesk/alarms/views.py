@@ -10,18 +10,18 @@ from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from kombu.exceptions import OperationalError
 
 from alarmdesk.accounts.decorators import tb_login_required
+from alarmdesk.accounts.middleware import safe_next
 from alarmdesk.accounts.tokens import tb_call
 from alarmdesk.thingsboard import errors
 
 from . import access, actions, tasks, telemetry
-from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices
+from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import BULK_CHOICES, ActionForm, BulkForm
 from .live import scope_version, unchanged
 from .models import SEVERITIES, Alarm, AuditEntry, BulkJob, Customer
@@ -85,7 +85,7 @@ class _Facts:
 
 
 def _customer_titles(user):
-    return dict(Customer.objects.filter(tenant_id=user.tenant_id).values_list("id", "title"))
+    return Customer.titles(user.tenant_id)
 
 
 def _filter_form(request, choices):
@@ -116,7 +116,7 @@ def alarm_list(request):
     counts = {SEVERITIES[rank]: n for rank, n in by_rank if rank < len(SEVERITIES)}
     chosen = form.cleaned_data.get("severity") or SEVERITIES
     total = sum(counts.get(severity, 0) for severity in chosen)
-    page = min(form.page_number, max(1, -(-total // PAGE_SIZE)))
+    page, pages = page_and_pages(form.page_number, total)
     selected = form.ordered(form.apply(alarms, user))
     since = _float(request.GET.get("t")) if request.htmx else None
     titles = _customer_titles(user) if user.is_tenant_admin else {}
@@ -126,7 +126,7 @@ def alarm_list(request):
         "counts": [(s, counts.get(s, 0), s in chosen) for s in SEVERITIES],
         "total": total,
         "page": page,
-        "pages": max(1, -(-total // PAGE_SIZE)),
+        "pages": pages,
         "sort_labels": SORT_LABELS,
         "version": version,
         "rendered_at": time.time(),
@@ -237,14 +237,8 @@ def _act(request, user, alarm_id):
         context["unavailable"] = access.unavailable_actions(alarm)
         return render(request, "alarms/detail.html#alarm-actions", context)
     (messages.success if result.ok else messages.error)(request, result.message)
-    return redirect(_back(request, alarm))
-
-
-def _back(request, alarm):
-    back = request.POST.get("next")
-    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        return back
-    return reverse("alarm_detail", args=[alarm.id])
+    back = safe_next(request, request.POST.get("next"))
+    return redirect(back or reverse("alarm_detail", args=[alarm.id]))
 
 
 @tb_login_required
@@ -284,10 +278,7 @@ def bulk(request):
 
 
 def _back_to_list(request):
-    back = request.POST.get("next")
-    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        return back
-    return reverse("alarm_list")
+    return safe_next(request, request.POST.get("next")) or reverse("alarm_list")
 
 
 @tb_login_required

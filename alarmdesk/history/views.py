@@ -12,9 +12,10 @@ from django.views.decorators.http import require_GET
 
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.alarms import access
-from alarmdesk.alarms.filters import AlarmFilter, filter_choices
+from alarmdesk.alarms.filters import AlarmFilter, filter_choices, page_and_pages, to_ms
 from alarmdesk.alarms.live import scope_version
 from alarmdesk.alarms.models import FALSE, Customer
+from alarmdesk.alarms.templatetags.alarm_tags import ms_datetime
 
 from . import charts
 from .stats import FLAPPING_AT, summarize
@@ -56,10 +57,6 @@ FIELDS = (
 )
 
 
-def _ms(moment):
-    return int(moment.timestamp() * 1000)
-
-
 class HistoryFilter(AlarmFilter):
     """The list's filters, for alarms raised in a time range (any status by default)."""
 
@@ -70,14 +67,14 @@ class HistoryFilter(AlarmFilter):
         """[since, until) in epoch ms: `hours` back from now, the days given, or a week."""
         data, now = self.cleaned_data, timezone.now()
         if data.get("hours"):
-            return _ms(now - timedelta(hours=data["hours"])), _ms(now)
+            return to_ms(now - timedelta(hours=data["hours"])), to_ms(now)
         since = now - timedelta(days=DEFAULT_DAYS)
         if data.get("since"):
             since = datetime.combine(data["since"], time(), tzinfo=UTC)
         until = now
         if data.get("until"):
             until = datetime.combine(data["until"] + timedelta(days=1), time(), tzinfo=UTC)
-        return _ms(since), _ms(until)
+        return to_ms(since), to_ms(until)
 
     def within_window(self, alarms):
         since, until = self.range_ms()
@@ -85,7 +82,7 @@ class HistoryFilter(AlarmFilter):
 
 
 def _iso(ms):
-    return "" if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+    return "" if ms is None else ms_datetime(ms).isoformat()
 
 
 def _seconds(start_ts, end_ts):
@@ -157,12 +154,11 @@ def history(request):
     form.is_valid()
     since, until = form.range_ms()
     selected = form.apply(alarms, user).order_by("-start_ts", "id")
-    titles = dict(Customer.objects.filter(tenant_id=user.tenant_id).values_list("id", "title"))
+    titles = Customer.titles(user.tenant_id)
     if request.GET.get("format") == "csv":
         return _csv(selected, titles)
     summary = summarize(selected, since, until, by_customer=user.is_tenant_admin)
-    pages = max(1, -(-summary.total // PAGE_SIZE))
-    page = min(form.page_number, pages)
+    page, pages = page_and_pages(form.page_number, summary.total, PAGE_SIZE)
     rows = selected.values(*FIELDS)[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     context = {
         "form": form,
