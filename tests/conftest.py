@@ -119,11 +119,28 @@ class TbSession(requests.Session):
         self.headers["X-Authorization"] = f"Bearer {self.tokens['token']}"
         self.me = self.get(f"{base_url}/api/auth/user", timeout=10).json()
 
+    def alarms(self, **params):
+        """{id: AlarmInfo JSON} of every alarm ThingsBoard lists to this persona (all pages)."""
+        found, page = {}, 0
+        while True:
+            query = {"page": page, "pageSize": 1000, "sortProperty": "createdTime", **params}
+            answer = self.get("/api/v2/alarms", params=query).json()
+            found.update((row["id"]["id"], row) for row in answer["data"])
+            if not answer["hasNext"]:
+                return found
+            page += 1
+
     def request(self, method, url, *args, **kwargs):
         if url.startswith("/"):
             url = self.base_url + url
         kwargs.setdefault("timeout", 10)
         return super().request(method, url, *args, **kwargs)
+
+
+def thingsboard_alarm_ids(tbsim, persona, **params):
+    """The ids of the alarms ThingsBoard itself lists to that persona."""
+    with TbSession(tbsim.url, persona) as session:
+        return set(session.alarms(**params))
 
 
 @pytest.fixture

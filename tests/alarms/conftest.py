@@ -23,20 +23,6 @@ def tbsim_request(tbsim, method, path, body=None):
     return requests.request(method, f"{tbsim.url}{path}", json=body, timeout=10)
 
 
-def all_alarms(tb):
-    """Every alarm of the tenant, as ThingsBoard's JSON, by id."""
-    found, page = {}, 0
-    while True:
-        answer = tb.get(
-            "/api/v2/alarms",
-            params={"page": page, "pageSize": 1000, "sortProperty": "createdTime"},
-        ).json()
-        found.update((row["id"]["id"], row) for row in answer["data"])
-        if not answer["hasNext"]:
-            return found
-        page += 1
-
-
 def _never(ts):
     return None if ts == 0 else ts
 
@@ -114,7 +100,7 @@ def stored_row(alarm):
 
 def store_differences(tb):
     """Alarm by alarm, field by field, how the store differs from ThingsBoard."""
-    in_tb = all_alarms(tb)
+    in_tb = tb.alarms()
     stored = {str(alarm.id): alarm for alarm in Alarm.objects.all()}
     differences = {}
     for alarm_id, alarm in in_tb.items():

@@ -21,7 +21,7 @@ from alarmdesk.alarms.models import Alarm, AlarmEvent, SyncState
 from alarmdesk.redis_client import get_redis
 from alarmdesk.thingsboard.client import ThingsBoardClient
 from alarmdesk.thingsboard.errors import ThingsBoardError
-from tests.alarms.conftest import all_alarms, sim, store_differences
+from tests.alarms.conftest import sim, store_differences
 from tests.conftest import TENANT, TbSession
 
 Kind = AlarmEvent.Kind
@@ -228,7 +228,7 @@ class SyncMachine(RuleBasedStateMachine):
 
     def teardown(self):
         sim(self.tbsim, "/sim/faults", method="DELETE")
-        in_tb = all_alarms(self.tb)
+        in_tb = self.tb.alarms()
         sync.run_cycle(self.account)
         # After one fast cycle: every creation, re-trigger, acknowledgement and clearing.
         stored = {str(a.id): a for a in Alarm.objects.filter(id__in=list(in_tb))}

@@ -14,7 +14,7 @@ from alarmdesk.alarms import sync
 from alarmdesk.alarms.models import Alarm, AlarmEvent, SyncState
 from alarmdesk.alarms.store import scope_key
 from alarmdesk.thingsboard.errors import ThingsBoardError, Unavailable
-from tests.alarms.conftest import all_alarms, sim, store_differences
+from tests.alarms.conftest import sim, store_differences
 from tests.conftest import TENANT
 
 Kind = AlarmEvent.Kind
@@ -55,7 +55,7 @@ def test_the_first_cycles_backfill_the_history_and_match_thingsboard(synced, tb)
     state = SyncState.objects.get()
     assert state.backfill_done
     assert store_differences(tb) == {}
-    assert Alarm.objects.count() == len(all_alarms(tb)) > 1000
+    assert Alarm.objects.count() == len(tb.alarms()) > 1000
     # Every alarm got its "created" event, and those already handled their other events.
     acked = Alarm.objects.filter(acknowledged=True).first()
     assert kinds(acked.id)[:2] == [Kind.CREATED, Kind.ACKNOWLEDGED]
@@ -278,6 +278,6 @@ def test_a_deleted_cleared_alarm_is_found_without_reading_the_whole_history(
 
     assert Alarm.objects.get(id=gone.id).deleted
     assert store_differences(tb) == {}
-    full_read = -(-len(all_alarms(tb)) // 50)
+    full_read = -(-len(tb.alarms()) // 50)
     # A few halvings and one small page, rather than every page of the window.
     assert counts["requests"] - baseline < full_read / 2

@@ -17,7 +17,7 @@ from django.db import connection
 from alarmdesk.alarms import models, sync
 from alarmdesk.alarms.models import Alarm, AlarmEvent, SyncState
 from alarmdesk.alarms.tasks import sync_alarms
-from tests.alarms.conftest import all_alarms, sim, store_differences
+from tests.alarms.conftest import sim, store_differences
 from tests.conftest import TENANT, wait_until, worker_thread
 
 Kind = AlarmEvent.Kind
@@ -35,7 +35,7 @@ def test_a_worker_runs_the_sync_and_brings_new_alarms(synced, tb, celery_app, ta
     with worker_thread(celery_app, pool="solo"):
         first = sync_alarms.delay().id
         wait_until(lambda: first in task_results, 60, "the first sync task to finish")
-        assert task_results[first]["created"] == len(all_alarms(tb)) > 1000
+        assert task_results[first]["created"] == len(tb.alarms()) > 1000
         assert SyncState.objects.get().backfill_done
         assert store_differences(tb) == {}
 
@@ -113,7 +113,7 @@ def test_a_worker_killed_mid_cycle_loses_nothing(
 ):
     # ThingsBoard slow: the first cycle (about ten requests, the backfill of ~1,400 alarms)
     # lasts seconds, and the worker is killed while it is writing them.
-    assert len(all_alarms(tb)) > models.BACKFILL_PAGE_SIZE  # a backfill of two pages at least
+    assert len(tb.alarms()) > models.BACKFILL_PAGE_SIZE  # a backfill of two pages at least
     sim(tbsim, "/sim/faults", {"latency_ms": 300})
     worker = worker_process()
     sync_alarms.delay()
@@ -131,7 +131,7 @@ def test_a_worker_killed_mid_cycle_loses_nothing(
     state = SyncState.objects.get()
     assert not state.backfill_done
     assert state.last_success is None  # the killed run never finished
-    assert 0 < Alarm.objects.count() < len(all_alarms(tb))
+    assert 0 < Alarm.objects.count() < len(tb.alarms())
 
     # The dead worker's lock stays, bounded by its timeout, and holds other runs off till then.
     assert 0 < redis_server.ttl(sync.LOCK_KEY) <= sync.LOCK_TIMEOUT

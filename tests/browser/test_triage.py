@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from alarmdesk.alarms import sync
 from alarmdesk.alarms.models import Alarm
-from tests.conftest import CUSTOMER_A, TENANT, TbSession, worker_thread
+from tests.conftest import CUSTOMER_A, TENANT, TbSession, thingsboard_alarm_ids, worker_thread
 
 
 @pytest.fixture
@@ -34,23 +34,14 @@ def listed_ids(page):
     )
 
 
-def thingsboard_ids(tbsim, persona, **params):
-    session = TbSession(tbsim.url, persona)
-    answer = session.get(
-        "/api/v2/alarms",
-        params={"page": 0, "pageSize": 1000, "sortProperty": "createdTime", **params},
-    ).json()
-    return {row["id"]["id"] for row in answer["data"]}
-
-
 def test_a_customer_user_sees_exactly_their_customers_alarms(synced_app, page, tbsim):
     sign_in(page, synced_app, CUSTOMER_A)
     page.goto(f"{synced_app}/alarms/?status=ANY&sort=-created")
     shown = listed_ids(page)
-    mine = thingsboard_ids(tbsim, CUSTOMER_A)
+    mine = thingsboard_alarm_ids(tbsim, CUSTOMER_A)
     assert shown
     assert shown <= mine
-    assert not shown & (thingsboard_ids(tbsim, TENANT) - mine)
+    assert not shown & (thingsboard_alarm_ids(tbsim, TENANT) - mine)
     assert page.console_errors == []
 
 
@@ -81,7 +72,7 @@ def test_a_bulk_clear_over_a_filter_reports_per_alarm(synced_app, page, tbsim, c
         expect(page.get_by_text("Finished.")).to_be_visible(timeout=20_000)
     assert page.locator("#bulk-progress tbody tr").count() == len(expected)
     expect(page.locator("#bulk-progress")).to_contain_text(f"Done: {len(expected)}")
-    assert not expected & thingsboard_ids(tbsim, CUSTOMER_A, statusList="ACTIVE")
+    assert not expected & thingsboard_alarm_ids(tbsim, CUSTOMER_A, statusList="ACTIVE")
     assert page.console_errors == []
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.http import StreamingHttpResponse
 
 from alarmdesk.alarms.models import Alarm
-from tests.conftest import CUSTOMER_A, CUSTOMER_B, TENANT, TbSession
+from tests.conftest import CUSTOMER_A, CUSTOMER_B, TENANT, thingsboard_alarm_ids
 
 ROW = re.compile(r'<tr data-alarm-id="([0-9a-f-]{36})">')
 
@@ -31,15 +31,6 @@ def csv_rows(client, params):
     return list(csv.reader(io.StringIO(text)))
 
 
-def thingsboard_ids(tbsim, persona):
-    answer = (
-        TbSession(tbsim.url, persona)
-        .get("/api/v2/alarms", params={"page": 0, "pageSize": 2000, "sortProperty": "createdTime"})
-        .json()
-    )
-    return {row["id"]["id"] for row in answer["data"]}
-
-
 @pytest.mark.parametrize(
     "params", [{}, {"severity": "CRITICAL"}, {"q": "temperature", "status": "CLEARED"}]
 )
@@ -52,7 +43,7 @@ def test_the_export_has_exactly_the_rows_of_the_table(as_user, params):
 
 
 def test_a_customer_users_history_and_export_hold_only_their_customer(as_user, store):
-    mine = thingsboard_ids(store, CUSTOMER_A)
+    mine = thingsboard_alarm_ids(store, CUSTOMER_A)
     client = as_user(CUSTOMER_A)
     params = {"since": "2000-01-01"}
     shown = set(table_ids(client, params))
