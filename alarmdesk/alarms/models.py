@@ -127,11 +127,16 @@ class AuditEntry(models.Model):
     """One action a person took through AlarmDesk, and what ThingsBoard made of it."""
 
     class Outcome(models.TextChoices):
+        # Written before ThingsBoard is called, so an action that reached it is never
+        # missing from the log; completed with one of the others once its answer is known.
+        PENDING = "pending"
         DONE = "done"
         ALREADY_DONE = "already_done"
         DENIED = "denied"
         NOT_FOUND = "not_found"
         FAILED = "failed"
+        # ThingsBoard did not answer, and reading the alarm back did not settle it either.
+        UNKNOWN = "unknown"
 
     at = models.DateTimeField(auto_now_add=True)
     user_id = models.UUIDField()  # the ThingsBoard user
