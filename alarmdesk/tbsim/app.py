@@ -32,6 +32,9 @@ class Faults:
     error_status: int = 500
     rate_limited: bool = False
     outage: bool = False
+    # A ThingsBoard that carries out a POST or DELETE at once but answers this much later:
+    # the caller's read timeout passes while the change is already made.
+    write_answer_delay_ms: int = 0
 
     def update(self, values):
         for name, value in values.items():
@@ -144,6 +147,7 @@ class Simulator:
                 self.inject_faults()
                 handler, authorities = rule.endpoint
                 response = handler(self.authorize(request, authorities), **args)
+                self.delay_write_answer(request)
         except TbError as error:
             response = Response(error.body(), status=error.status, content_type="application/json")
         except PlainTextError as error:
@@ -174,6 +178,10 @@ class Simulator:
                 raise TbError(TOO_MANY_REQUESTS, "Too many requests for current tenant!")
             # What a reverse proxy answers for a dead ThingsBoard: not ThingsBoard's JSON.
             raise PlainTextError(status, HTTP_STATUS_CODES.get(status, "Error"))
+
+    def delay_write_answer(self, request):
+        if self.faults.write_answer_delay_ms and request.method in ("POST", "DELETE"):
+            time.sleep(self.faults.write_answer_delay_ms / 1000)
 
     def authorize(self, request, authorities):
         """Authenticate (401), apply the REST rate limit (429), then @PreAuthorize (403)."""

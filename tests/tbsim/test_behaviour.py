@@ -979,6 +979,19 @@ def test_injected_latency_slows_every_answer(sign_in, tbsim):
     assert time.monotonic() - started >= 0.3
 
 
+def test_a_late_answer_to_a_write_comes_after_the_change_is_made(sign_in, tbsim):
+    tenant = sign_in(TENANT)
+    alarm = active_unacked(tenant)
+    set_faults(tbsim, write_answer_delay_ms=1500)
+
+    with pytest.raises(requests.Timeout):
+        tenant.post(f"/api/alarm/{alarm['id']['id']}/ack", timeout=0.5)
+    # Reads are not delayed, and they show the change already made.
+    read_back = tenant.get(f"/api/alarm/info/{alarm['id']['id']}", timeout=1)
+
+    assert read_back.json()["acknowledged"] is True
+
+
 def test_an_injected_500_is_thingsboards_general_error(sign_in, tbsim):
     tenant = sign_in(TENANT)
     set_faults(tbsim, error_rate=1.0, error_status=500)
