@@ -10,6 +10,7 @@ import time
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from .errors import (
     AuthenticationFailed,
@@ -316,8 +317,10 @@ class ThingsBoardClient:
                     allow_redirects=False,
                 )
             except requests.ConnectionError as error:
-                # Includes connect timeouts: nothing reached ThingsBoard yet.
-                failure = Unavailable(f"ThingsBoard at {self.base_url} is unreachable: {error}")
+                failure = Unavailable(
+                    f"ThingsBoard at {self.base_url} is unreachable: {error}",
+                    delivered=not _never_sent(error),
+                )
             except requests.Timeout:
                 # Not retried: the user has already waited the whole read timeout once.
                 raise Unavailable(
@@ -345,6 +348,18 @@ class ThingsBoardClient:
             )
             time.sleep(delay)
             attempt += 1
+
+
+def _never_sent(error):
+    """Whether a connection error happened before the request left: refused, or not
+    connected in time (urllib3's NewConnectionError and ConnectTimeoutError), rather than
+    dropped while ThingsBoard was reading or answering it."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0] if error.args else None, "reason", None)
+    return isinstance(
+        reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
+    )
 
 
 def _path(value):

@@ -80,9 +80,18 @@ class RateLimited(ThingsBoardError):
 
 
 class Unavailable(ThingsBoardError):
-    """No usable answer: connection refused or dropped, timeout, 5xx, a proxy's 502/503/504."""
+    """No usable answer: connection refused or dropped, timeout, 5xx, a proxy's 502/503/504.
+
+    `delivered` is False only when the request certainly never reached ThingsBoard (the
+    connection was refused or not made in time): then a write was certainly not done.
+    Otherwise ThingsBoard may have carried it out before its answer was lost.
+    """
 
     permanent = False
+
+    def __init__(self, message, *, status=None, code=None, delivered=True):
+        super().__init__(message, status=status, code=code)
+        self.delivered = delivered
 
 
 class ProtocolError(ThingsBoardError):

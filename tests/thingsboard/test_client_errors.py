@@ -5,6 +5,8 @@ demand (proxies' pages, odd statuses, broken bodies); test_client_against_simula
 covers the rest over a real socket.
 """
 
+import socket
+import threading
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -388,3 +390,46 @@ def test_an_id_cannot_reach_another_endpoint(client, fake):
 def test_logout_answers_nothing(client, fake):
     fake.post(f"{BASE}/api/auth/logout", body="")
     assert client.logout() is None
+
+
+# --- whether a failed write may have been done ------------------------------------------
+
+
+def _closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_refused_connection_says_the_write_never_arrived():
+    client = ThingsBoardClient(f"http://127.0.0.1:{_closed_port()}", token="t")
+    with pytest.raises(Unavailable) as caught:
+        client.acknowledge(ALARM_ID)
+    assert caught.value.delivered is False
+
+
+def test_a_connection_dropped_after_the_request_was_sent_may_have_done_it():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def drop_after_reading():
+            connection, _ = server.accept()
+            connection.recv(65536)
+            connection.close()
+
+        thread = threading.Thread(target=drop_after_reading)
+        thread.start()
+        client = ThingsBoardClient(f"http://127.0.0.1:{server.getsockname()[1]}", token="t")
+        with pytest.raises(Unavailable) as caught:
+            client.acknowledge(ALARM_ID)
+        thread.join(timeout=10)
+    assert caught.value.delivered is True
+
+
+def test_a_write_that_timed_out_may_have_been_done(client, fake):
+    fake.post(ACK_URL, body=requests.ReadTimeout("read timeout"))
+    with pytest.raises(Unavailable) as caught:
+        client.acknowledge(ALARM_ID)
+    assert caught.value.delivered is True
+    assert len(fake.calls) == 1
