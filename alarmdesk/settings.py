@@ -204,9 +204,15 @@ TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = False
 USE_TZ = True
 
-# Failed sign-ins allowed per username and per client address in LOGIN_THROTTLE_SECONDS.
+# Sign-in attempts that may reach ThingsBoard in LOGIN_THROTTLE_SECONDS: per username and
+# client address together (a success starts that count again), and per address alone, where
+# every attempt counts, successful or not.
 LOGIN_THROTTLE_ATTEMPTS = env_int("LOGIN_THROTTLE_ATTEMPTS", 5)
+LOGIN_THROTTLE_ADDRESS_ATTEMPTS = env_int("LOGIN_THROTTLE_ADDRESS_ATTEMPTS", 30)
 LOGIN_THROTTLE_SECONDS = env_int("LOGIN_THROTTLE_SECONDS", 300)
+# How many proxies in front of AlarmDesk append to X-Forwarded-For. 0: the client is
+# REMOTE_ADDR and the header is ignored (anyone can send one).
+ALARMDESK_TRUSTED_PROXIES = env_int("ALARMDESK_TRUSTED_PROXIES", 0, minimum=0)
 
 # --- Celery -------------------------------------------------------------------------------
 

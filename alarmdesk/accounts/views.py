@@ -52,18 +52,18 @@ def login(request):
         return render(request, "accounts/login.html", {"form": form, "next": next_url})
     username, password = form.cleaned_data["username"], form.cleaned_data["password"]
     address = throttle.client_address(request)
-    if throttle.is_throttled(username, address):
+    if not throttle.attempt(username, address):
         return _refusal(request, form, next_url, FAILED, status=429)
     try:
         pair, user = _sign_in(username, password)
     except errors.AuthenticationFailed as error:
         if _is_disabled(error):
             return _refusal(request, form, next_url, DISABLED)
-        throttle.record_failure(username, address)
         return _refusal(request, form, next_url, FAILED)
     except errors.ThingsBoardError:
         log.warning("sign-in: ThingsBoard unavailable", exc_info=True)
         return _refusal(request, form, next_url, UNREACHABLE, status=503)
+    throttle.forget(username, address)
     if user.authority == "SYS_ADMIN":
         new_client(pair.token).logout()
         return render(request, "accounts/sysadmin.html", {"email": user.email})
