@@ -2,13 +2,24 @@
 
 The views and the bulk jobs both come through `perform()`: it calls ThingsBoard with the
 user's own token (so ThingsBoard's permissions and audit trail apply to the real person),
-writes ThingsBoard's answer to the store at once, and adds an audit entry.
+writes ThingsBoard's answer to the store at once, and keeps the audit log.
+
+The audit entry is written, as pending, before ThingsBoard is called and completed after,
+so an action that reached ThingsBoard is never missing from the log. When ThingsBoard's
+answer is lost (a timeout, a dropped connection, a 5xx), the action may or may not have
+been done: the alarm is read back (a GET, safe to repeat) and the user told what is true.
 """
 
 import logging
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 
-from alarmdesk.accounts.tokens import tb_call
+from django.db import DatabaseError, OperationalError
+from django.utils import timezone
+
+from alarmdesk.accounts.tokens import SignInRequired, tb_call
+from alarmdesk.redis_client import get_redis, key
 from alarmdesk.thingsboard import errors
 
 from .models import Alarm, AuditEntry
@@ -31,17 +42,31 @@ DONE = {
     "unassign": "Unassigned.",
     "comment": "Comment added.",
 }
+# What the alarm is once the action is done, for messages about a lost answer.
+GOAL_WORDS = {
+    "ack": "acknowledged",
+    "clear": "cleared",
+    "assign": "assigned to that person",
+    "unassign": "unassigned",
+    "comment": "commented",
+}
 # Who did it, known at once when done through AlarmDesk (the history shows it).
 ACTOR_FIELDS = {"ack": "acknowledged_by", "clear": "cleared_by"}
-UNREACHABLE = (
-    "ThingsBoard could not be reached, so nothing was changed. Try again: what you typed is kept."
-)
+UNREACHABLE = "ThingsBoard could not be reached, so nothing was changed. Try again."
+KEPT = " What you typed is kept."
+BUSY = "AlarmDesk's database is busy, so nothing was done (it could not be logged). Try again."
 ALREADY = {
     "acknowledged": "It was already acknowledged.",
     "cleared": "It was already cleared.",
     "assigned": "It was already assigned to that person.",
     "unassigned": "Nobody was assigned.",
 }
+GONE = "This alarm no longer exists in ThingsBoard."
+# A comment whose answer was lost is looked for in ThingsBoard before the same text is
+# posted again, for this long: a retry never posts it twice.
+COMMENT_MEMORY = timedelta(minutes=15)
+# How long one person's claim holds off another's (the calls take a few seconds at most).
+CLAIM_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -77,36 +102,70 @@ def perform(request, user, alarm_id, action, *, assignee=None, text="", bulk_job
         return _claim(request, user, alarm_id, text, bulk_job)
     if action == "assign" and assignee == "me":
         assignee = user.id
-    result = _outcome(request, user, action, alarm_id, assignee, text)
-    AuditEntry.objects.create(
-        user_id=user.id,
-        user_email=user.email,
-        alarm_id=alarm_id,
-        alarm_uuid=alarm_id,
-        action=action,
-        outcome=result.outcome,
-        detail=_detail(action, assignee, text, result),
-        bulk_job=bulk_job,
-    )
+    detail = _detail(action, assignee, text)
+    entry = _begin(user, alarm_id, action, detail, bulk_job)
+    if entry is None:
+        return Result(Outcome.FAILED, BUSY)
+    try:
+        result = _outcome(request, user, action, alarm_id, assignee, text, entry)
+    except SignInRequired:
+        _complete(entry, Result(Outcome.FAILED, "The session ended: sign in and try again."))
+        raise
+    _complete(entry, result)
     return result
 
 
-def _claim(request, user, alarm_id, text, bulk_job):
-    """On-call's one tap: acknowledge, assign to me, and post the note if there is one."""
-    steps = [("ack", None), ("assign", "me")] + ([("comment", None)] if text else [])
-    for action, assignee in steps:
-        result = perform(
-            request, user, alarm_id, action, assignee=assignee, text=text, bulk_job=bulk_job
+def _begin(user, alarm_id, action, detail, bulk_job):
+    """The pending audit entry, or None when the database will not take it."""
+    try:
+        return AuditEntry.objects.create(
+            user_id=user.id,
+            user_email=user.email,
+            alarm_id=alarm_id,
+            alarm_uuid=alarm_id,
+            action=action,
+            outcome=Outcome.PENDING,
+            detail=detail,
+            bulk_job=bulk_job,
         )
-        if not result.ok:
-            return result
-    return Result(
-        Outcome.DONE, "Acknowledged and assigned to you." + (" Note posted." if text else "")
-    )
+    except DatabaseError:
+        log.error("could not log %s of alarm %s; not calling ThingsBoard", action, alarm_id)
+        return None
 
 
-def _outcome(request, user, action, alarm_id, assignee, text):
+def _complete(entry, result):
+    """The entry's outcome. If the database still refuses after retries, the entry stays
+    pending: the action is in the log, its outcome not."""
+    detail = entry.detail
+    if not result.ok:
+        detail = f"{detail}: {result.message}" if detail else result.message
+    try:
+        _retrying(
+            lambda: AuditEntry.objects.filter(id=entry.id).update(
+                outcome=result.outcome, detail=detail
+            )
+        )
+    except DatabaseError:
+        log.error("audit entry %s left pending: %s", entry.id, result, exc_info=True)
+
+
+def _retrying(write, attempts=3, pause=0.25):
+    """`write()`, again after a pause when the database is locked (SQLite: another process
+    held the write lock longer than the busy timeout)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return write()
+        except OperationalError:
+            if attempt == attempts:
+                raise
+            log.warning("database busy; retrying a write (%d of %d)", attempt + 1, attempts)
+            time.sleep(pause * attempt)
+
+
+def _outcome(request, user, action, alarm_id, assignee, text, entry):
     verb = ACTIONS[action]
+    if action == "comment" and _posted_before(request, user, alarm_id, text):
+        return Result(Outcome.DONE, "That comment was already posted.")
     try:
         answer = tb_call(request, _call(action, alarm_id, assignee, text))
     except errors.BadRequest as error:
@@ -121,29 +180,247 @@ def _outcome(request, user, action, alarm_id, assignee, text):
             "Ask a tenant administrator.",
         )
     except errors.NotFound:
-        mark_deleted([alarm_id])
-        return Result(Outcome.NOT_FOUND, "This alarm no longer exists in ThingsBoard.")
+        return _not_found(request, action, alarm_id)
+    except errors.Unavailable as error:
+        log.warning("%s of alarm %s: no answer (%s)", action, alarm_id, error)
+        if not error.delivered:
+            return Result(Outcome.FAILED, UNREACHABLE + (KEPT if text else ""))
+        return _read_back(request, user, entry, assignee, text)
     except errors.ThingsBoardError as error:
         log.warning("%s of alarm %s failed: %s", action, alarm_id, error)
-        return Result(Outcome.FAILED, UNREACHABLE)
+        return Result(Outcome.FAILED, f"ThingsBoard refused: {error.message}")
     if action != "comment":
-        save_alarms([answer])
+        _store(lambda: save_alarms([answer]))
     if action in ACTOR_FIELDS:
-        Alarm.objects.filter(id=alarm_id).update(**{ACTOR_FIELDS[action]: user.email})
+        fields = {ACTOR_FIELDS[action]: user.email}
+        _store(lambda: Alarm.objects.filter(id=alarm_id).update(**fields))
     return Result(Outcome.DONE, DONE[action])
+
+
+def _store(write):
+    """Keep ThingsBoard's answer in the store; if the database refuses, the next sync
+    brings the same answer, so the action itself is not reported as failed (and the time
+    goes to completing the audit entry instead)."""
+    try:
+        write()
+    except DatabaseError:
+        log.warning("could not store ThingsBoard's answer; the sync will", exc_info=True)
+
+
+def _not_found(request, action, alarm_id):
+    """ThingsBoard's 404 may be about the alarm or about the assignee (a user that does not
+    exist or was deleted): only a read of the alarm itself says the alarm is gone."""
+    try:
+        info = tb_call(request, lambda tb: tb.alarm_info(alarm_id))
+    except errors.NotFound:
+        _store(lambda: mark_deleted([alarm_id]))
+        return Result(Outcome.NOT_FOUND, GONE)
+    except errors.ThingsBoardError:
+        return Result(
+            Outcome.FAILED,
+            "ThingsBoard answered 'not found' and then did not answer: nothing was changed.",
+        )
+    _store(lambda: save_alarms([info]))
+    if action == "assign":
+        return Result(
+            Outcome.FAILED,
+            "That user does not exist in ThingsBoard (or was deleted): nothing was changed.",
+        )
+    return Result(Outcome.FAILED, "ThingsBoard answered 'not found': nothing was changed.")
+
+
+def settle(request, user, entry):
+    """Complete a pending entry left by a run that died mid-call (a bulk job's worker
+    killed): read the alarm back and record what is true. A bulk job assigns to the user
+    who asked; a comment's text is the entry's detail."""
+    result = _read_back(request, user, entry, user.id, entry.detail)
+    _complete(entry, result)
+    return result
+
+
+def _read_back(request, user, entry, assignee, text):
+    """What became of an action whose answer was lost: the alarm as ThingsBoard has it."""
+    action, alarm_id = entry.action, str(entry.alarm_uuid)
+    assignee = str(assignee)
+    goal = GOAL_WORDS[action]
+    try:
+        if action == "comment":
+            reached = _comment_on_alarm(request, user, alarm_id, text, entry.at) is not None
+        else:
+            info = tb_call(request, lambda tb: tb.alarm_info(alarm_id))
+            _store(lambda: save_alarms([info]))
+            reached = _reached(action, info, assignee)
+    except errors.NotFound:
+        _store(lambda: mark_deleted([alarm_id]))
+        result = Result(Outcome.NOT_FOUND, GONE)
+    except errors.ThingsBoardError:
+        result = Result(Outcome.UNKNOWN, _unknown(action, goal))
+    else:
+        if reached:
+            if action in ACTOR_FIELDS:
+                fields = {ACTOR_FIELDS[action]: user.email}
+                _store(lambda: Alarm.objects.filter(id=alarm_id).update(**fields))
+            late = " ThingsBoard answered late; the alarm was read back to be sure."
+            result = Result(Outcome.DONE, DONE[action] + late)
+        else:
+            result = Result(
+                Outcome.FAILED,
+                f"ThingsBoard did not answer in time, and the alarm is not {goal}: "
+                "nothing was changed. Try again." + (KEPT if action == "comment" else ""),
+            )
+    return result
+
+
+def _unknown(action, goal):
+    if action == "comment":
+        return (
+            "ThingsBoard did not answer, so whether your comment was posted is not known. "
+            "Sending it again is safe: AlarmDesk will not post the same text twice." + KEPT
+        )
+    return (
+        f"ThingsBoard did not answer, so whether the alarm was {goal} is not known. "
+        "Look at the alarm before trying again."
+    )
+
+
+def _reached(action, info, assignee):
+    if action == "ack":
+        return info.acknowledged
+    if action == "clear":
+        return info.cleared
+    if action == "assign":
+        return info.assignee_id == assignee
+    return info.assignee_id is None  # unassign
+
+
+def _comment_on_alarm(request, user, alarm_id, text, since):
+    """The user's comment with this text on the alarm, posted since `since` (less a minute
+    for clocks), or None."""
+    since_ms = int((since - timedelta(minutes=1)).timestamp() * 1000)
+    page = tb_call(request, lambda tb: tb.comments(alarm_id, page_size=200))
+    for comment in page.data:
+        if (
+            comment.type == "OTHER"
+            and comment.user_id == str(user.id)
+            and comment.text == text
+            and comment.created_time >= since_ms
+        ):
+            return comment
+    return None
+
+
+def _posted_before(request, user, alarm_id, text):
+    """Whether an earlier attempt at this very comment, whose answer was lost, did post it.
+    Asked of ThingsBoard only after such an attempt."""
+    earlier = (
+        AuditEntry.objects.filter(
+            alarm_uuid=alarm_id,
+            user_id=user.id,
+            action="comment",
+            outcome__in=(Outcome.PENDING, Outcome.UNKNOWN, Outcome.FAILED),
+            at__gte=timezone.now() - COMMENT_MEMORY,
+        )
+        .filter(detail__startswith=text)
+        .order_by("at")
+        .first()
+    )
+    if earlier is None:
+        return False
+    try:
+        return _comment_on_alarm(request, user, alarm_id, text, earlier.at) is not None
+    except errors.ThingsBoardError:
+        return False  # the call that follows will say what is wrong
 
 
 def _refresh_from_thingsboard(request, alarm_id):
     """After "already done", show the alarm as ThingsBoard has it now."""
     try:
-        save_alarms([tb_call(request, lambda tb: tb.alarm_info(alarm_id))])
+        info = tb_call(request, lambda tb: tb.alarm_info(alarm_id))
     except errors.ThingsBoardError:
         log.info("could not re-read alarm %s after 'already done'", alarm_id)
+        return
+    _store(lambda: save_alarms([info]))
 
 
-def _detail(action, assignee, text, result):
+def _detail(action, assignee, text):
     if action == "comment":
         return text
     if action == "assign":
-        return f"assignee {assignee}" + ("" if result.ok else f": {result.message}")
-    return "" if result.ok else result.message
+        return f"assignee {assignee}"
+    return ""
+
+
+# --- claim: on-call's one tap ------------------------------------------------------------
+
+
+def _claim(request, user, alarm_id, text, bulk_job):
+    """Acknowledge, assign to me, and post the note if there is one. Never takes the alarm
+    from someone else: if another person has it (or is claiming it this very moment), say
+    who and change nothing."""
+    if not _hold_claim(alarm_id, user):
+        return _refused_claim(user, alarm_id, "Someone else is claiming this alarm right now.")
+    try:
+        try:
+            info = tb_call(request, lambda tb: tb.alarm_info(alarm_id))
+        except errors.NotFound:
+            _store(lambda: mark_deleted([alarm_id]))
+            return Result(Outcome.NOT_FOUND, GONE)
+        except errors.ThingsBoardError:
+            return Result(Outcome.FAILED, UNREACHABLE + (KEPT if text else ""))
+        _store(lambda: save_alarms([info]))
+        if info.assignee_id and info.assignee_id != str(user.id):
+            holder = f"{_person(info.assignee)} already has this alarm: nothing was changed."
+            return _refused_claim(user, alarm_id, holder)
+        steps = [] if info.acknowledged else [("ack", None)]
+        steps += [] if info.assignee_id else [("assign", "me")]
+        steps += [("comment", None)] if text else []
+        for action, assignee in steps:
+            result = perform(
+                request, user, alarm_id, action, assignee=assignee, text=text, bulk_job=bulk_job
+            )
+            if not result.ok:
+                return result
+    finally:
+        _release_claim(alarm_id, user)
+    return Result(
+        Outcome.DONE, "Acknowledged and assigned to you." + (" Note posted." if text else "")
+    )
+
+
+def _refused_claim(user, alarm_id, message):
+    result = Result(Outcome.FAILED, message)
+    entry = _begin(user, alarm_id, "claim", "", None)
+    if entry is not None:
+        _complete(entry, result)
+    return result
+
+
+def _person(assignee):
+    if assignee is None:
+        return "Someone else"
+    name = " ".join(filter(None, (assignee.first_name, assignee.last_name)))
+    return f"{name} ({assignee.email})" if name else assignee.email
+
+
+def _claim_key(alarm_id):
+    return key("claim", alarm_id)
+
+
+def _hold_claim(alarm_id, user):
+    """One claim of an alarm at a time, across every web process (Redis SET NX). With
+    Redis down a claim goes ahead: ThingsBoard's own state is still checked first."""
+    try:
+        held = get_redis().set(_claim_key(alarm_id), str(user.id), nx=True, ex=CLAIM_SECONDS)
+        return bool(held) or get_redis().get(_claim_key(alarm_id)) == str(user.id).encode()
+    except Exception:
+        log.warning("Redis unavailable for the claim of %s", alarm_id, exc_info=True)
+        return True
+
+
+def _release_claim(alarm_id, user):
+    try:
+        redis = get_redis()
+        if redis.get(_claim_key(alarm_id)) == str(user.id).encode():
+            redis.delete(_claim_key(alarm_id))
+    except Exception:
+        log.warning("Redis unavailable; the claim of %s expires by itself", alarm_id)
