@@ -11,9 +11,16 @@ from .tokens import SignInRequired, session_user
 
 
 def safe_next(request, value):
-    """`value` if it is a path or URL of this site (never another's), else None."""
-    if value and url_has_allowed_host_and_scheme(
-        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    """`value` if it is a path of this site ("/alarms/?status=ANY"), else None.
+
+    Only an absolute path will do: `redirect()` reads anything else as the name of a URL
+    pattern (`next=bulk_job` would raise NoReverseMatch), and a full URL is never needed."""
+    if (
+        value
+        and value.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
         return value
     return None
