@@ -2,7 +2,7 @@
 
 import logging
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.core.cache import cache
@@ -41,6 +41,9 @@ SORT_LABELS = {
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 CHOICES_SECONDS = 600
+# The dates a user may type: ThingsBoard's times are epoch ms, so nothing is before 1970;
+# past 2100 is a typo, and year 9999 would overflow a datetime when a day is added.
+FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2100, 12, 31)
 
 
 def filter_choices(user, version):
@@ -89,22 +92,27 @@ def page_and_pages(requested, total, page_size=PAGE_SIZE):
 
 
 class AlarmFilter(forms.Form):
-    """The list's filter; `apply()` narrows a queryset of alarms the user may see."""
+    """The list's filter; `apply()` narrows a queryset of alarms the user may see.
+
+    Whatever was typed is either used or refused in words: a filter silently widened would
+    list, export or act on more alarms than the user asked for."""
 
     default_status = "ACTIVE"
 
-    status = forms.ChoiceField(choices=[(s, s.title()) for s in STATUSES], required=False)
-    severity = forms.MultipleChoiceField(
-        choices=[(s, s.title()) for s in SEVERITIES], required=False
+    status = forms.ChoiceField(
+        choices=[(s, s.title()) for s in STATUSES], required=False, label="Status"
     )
-    type = forms.MultipleChoiceField(choices=[], required=False)
-    q = forms.CharField(max_length=100, required=False, strip=True)
-    assignee = forms.CharField(max_length=36, required=False)
-    customer = forms.CharField(max_length=36, required=False)
-    since = forms.DateField(required=False)
-    until = forms.DateField(required=False)
-    sort = forms.ChoiceField(choices=[(s, s) for s in SORTS], required=False)
-    page = forms.IntegerField(min_value=1, max_value=100_000, required=False)
+    severity = forms.MultipleChoiceField(
+        choices=[(s, s.title()) for s in SEVERITIES], required=False, label="Severity"
+    )
+    type = forms.MultipleChoiceField(choices=[], required=False, label="Type")
+    q = forms.CharField(max_length=100, required=False, strip=True, label="Search")
+    assignee = forms.CharField(max_length=36, required=False, label="Assignee")
+    customer = forms.CharField(max_length=36, required=False, label="Customer")
+    since = forms.DateField(required=False, label="From")
+    until = forms.DateField(required=False, label="To")
+    sort = forms.ChoiceField(choices=[(s, s) for s in SORTS], required=False, label="Sort")
+    page = forms.IntegerField(min_value=1, max_value=100_000, required=False, label="Page")
 
     def __init__(self, data, *, types=(), **kwargs):
         super().__init__(data, **kwargs)
@@ -115,6 +123,29 @@ class AlarmFilter(forms.Form):
 
     def clean_customer(self):
         return _id_or_word(self.cleaned_data["customer"], ("none",), "customer")
+
+    def clean_since(self):
+        return _within_bounds(self.cleaned_data["since"], self.data.get("since"))
+
+    def clean_until(self):
+        return _within_bounds(self.cleaned_data["until"], self.data.get("until"))
+
+    def clean(self):
+        data = super().clean()
+        for name, field in self.fields.items():
+            given = len(self.data.getlist(name)) if hasattr(self.data, "getlist") else 1
+            if given > 1 and not isinstance(field, forms.MultipleChoiceField):
+                self.add_error(name, f"Give {field.label} once, not {given} times.")
+        since, until = data.get("since"), data.get("until")
+        if since and until and until < since:
+            self.add_error("until", f"To ({until}) is before From ({since}).")
+        return data
+
+    def error_text(self):
+        """Every error, each after its field's label: for a message or a text/plain answer."""
+        return " ".join(
+            f"{self.fields[name].label}: {' '.join(errors)}" for name, errors in self.errors.items()
+        )
 
     def apply(self, alarms, user, *, with_severity=True):
         """The alarms the filter selects (severity left out for the per-severity counts)."""
@@ -165,6 +196,14 @@ class AlarmFilter(forms.Form):
 
     def ordered(self, alarms):
         return alarms.order_by(*SORTS[self.sort_key], "id")
+
+
+def _within_bounds(value, typed):
+    if value and not FIRST_DATE <= value <= LAST_DATE:
+        raise forms.ValidationError(
+            f"Choose a date from {FIRST_DATE} to {LAST_DATE} ({typed} is outside)."
+        )
+    return value
 
 
 def _id_or_word(value, words, what):

@@ -88,10 +88,17 @@ def _customer_titles(user):
     return Customer.titles(user.tenant_id)
 
 
-def _filter_form(request, choices):
-    form = AlarmFilter(request.GET, types=choices["types"])
-    form.is_valid()  # invalid fields are left out of cleaned_data and shown as errors
-    return form
+def _refused(request, form, context):
+    """A filter not understood: the form again, its errors in words, and no alarm (a list
+    wider than the one asked for would invite acting on alarms the user did not mean). A
+    400 page; the live form's fragment is a 200, because htmx swaps no 4xx answer and the
+    old rows would stay, silently, under the new filter."""
+    chosen = form.cleaned_data.get("severity") or ()
+    context = context | {"form": form, "rows": [], "total": 0, "page": 1, "pages": 1}
+    context["counts"] = [(s, None, s in chosen) for s in SEVERITIES]
+    if request.htmx:
+        return render(request, "alarms/list.html#alarm-table", context)
+    return render(request, "alarms/list.html", context, status=400)
 
 
 @tb_login_required
@@ -105,7 +112,18 @@ def alarm_list(request):
         return unchanged(as_of)
     alarms = access.visible_alarms(user)
     choices = filter_choices(user, version)
-    form = _filter_form(request, choices)
+    form = AlarmFilter(request.GET, types=choices["types"])
+    titles = _customer_titles(user) if user.is_tenant_admin else {}
+    shared = {
+        "sort_labels": SORT_LABELS,
+        "version": version,
+        "rendered_at": time.time(),
+        "as_of": as_of,
+        "customers": titles.items(),
+        "assignees": choices["assignees"],
+    }
+    if not form.is_valid():
+        return _refused(request, form, shared)
     # Grouped by rank, not by word: the indexes hold the rank, so they answer alone.
     by_rank = (
         form.apply(alarms, user, with_severity=False)
@@ -119,20 +137,13 @@ def alarm_list(request):
     page, pages = page_and_pages(form.page_number, total)
     selected = form.ordered(form.apply(alarms, user))
     since = _float(request.GET.get("t")) if request.htmx else None
-    titles = _customer_titles(user) if user.is_tenant_admin else {}
-    context = {
+    context = shared | {
         "form": form,
         "rows": _rows(selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], user, since, titles),
         "counts": [(s, counts.get(s, 0), s in chosen) for s in SEVERITIES],
         "total": total,
         "page": page,
         "pages": pages,
-        "sort_labels": SORT_LABELS,
-        "version": version,
-        "rendered_at": time.time(),
-        "as_of": as_of,
-        "customers": titles.items(),
-        "assignees": choices["assignees"],
     }
     template = "alarms/list.html#alarm-table" if request.htmx else "alarms/list.html"
     return render(request, template, context)
@@ -253,7 +264,11 @@ def bulk(request):
     if form.cleaned_data["all"]:
         choices = filter_choices(user, scope_version(user)[0])
         filters = AlarmFilter(request.POST, types=choices["types"])
-        filters.is_valid()
+        if not filters.is_valid():  # never act on a wider set than the list showed
+            messages.error(
+                request, f"Nothing was done: the filter was not understood. {filters.error_text()}"
+            )
+            return redirect(_back_to_list(request))
         alarms = filters.apply(alarms, user)
     else:
         alarms = alarms.filter(id__in=form.cleaned_data["ids"])

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from django import forms
 from django.db.models import Count
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -22,6 +22,7 @@ from .stats import FLAPPING_AT, summarize
 
 PAGE_SIZE = 50
 DEFAULT_DAYS = 7
+MAX_DAYS = 366  # a leap year, so "the last year" always fits
 COLUMNS = [
     "id",
     "severity",
@@ -58,22 +59,47 @@ FIELDS = (
 
 
 class HistoryFilter(AlarmFilter):
-    """The list's filters, for alarms raised in a time range (any status by default)."""
+    """The list's filters, for alarms raised in a time range (any status by default).
+
+    The page's statistics walk every row and every day of the range, so a range is at most
+    MAX_DAYS long (two thousand years of them took 48 s and 108 MiB to draw)."""
 
     default_status = "ANY"
-    hours = forms.IntegerField(min_value=1, max_value=24 * 90, required=False)
+    hours = forms.IntegerField(min_value=1, max_value=24 * 90, required=False, label="Hours")
+    format = forms.ChoiceField(
+        choices=[("", "Page"), ("csv", "CSV")], required=False, label="Format"
+    )
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if data.get("hours") and (data.get("since") or data.get("until")):
+            self.add_error("hours", "Choose either hours or dates, not both.")
+            return data
+        since, until = self.range_ms()
+        first, last = ms_datetime(since).date(), ms_datetime(until - 1).date()
+        if since >= until:
+            self.add_error("since", f"From ({data['since']}) is after today, the end of the range.")
+        elif (last - first).days + 1 > MAX_DAYS:
+            days = (last - first).days + 1
+            self.add_error(
+                "since", f"Choose at most {MAX_DAYS} days: from {first} to {last} is {days} days."
+            )
+        return data
 
     def range_ms(self):
-        """[since, until) in epoch ms: `hours` back from now, the days given, or a week."""
+        """[since, until) in epoch ms: `hours` back from now, the days given (a week up to
+        `until` when only it is given), or the last week."""
         data, now = self.cleaned_data, timezone.now()
         if data.get("hours"):
             return to_ms(now - timedelta(hours=data["hours"])), to_ms(now)
-        since = now - timedelta(days=DEFAULT_DAYS)
-        if data.get("since"):
-            since = datetime.combine(data["since"], time(), tzinfo=UTC)
         until = now
         if data.get("until"):
             until = datetime.combine(data["until"] + timedelta(days=1), time(), tzinfo=UTC)
+        since = until - timedelta(days=DEFAULT_DAYS)
+        if data.get("since"):
+            since = datetime.combine(data["since"], time(), tzinfo=UTC)
         return to_ms(since), to_ms(until)
 
     def within_window(self, alarms):
@@ -119,11 +145,16 @@ def table_row(row, titles):
 
 
 def spreadsheet_safe(value):
-    """A cell a spreadsheet will not run as a formula (=, +, -, @, tab, CR lead one)."""
+    """A cell a spreadsheet will not run: one that starts with =, +, -, @, a tab, CR or LF,
+    also after leading whitespace (Excel and LibreOffice skip it), gets a leading ' (OWASP,
+    "CSV Injection"). Quoting every cell (QUOTE_ALL) keeps a ";" from splitting one."""
     text = str(value)
-    if text and text[0] in "=+-@\t\r":
+    if text[:1] in FORMULA_LEADS or text.lstrip()[:1] in FORMULA_LEADS:
         return "'" + text
     return text
+
+
+FORMULA_LEADS = tuple("=+-@\t\r\n")
 
 
 class _Echo:
@@ -132,7 +163,7 @@ class _Echo:
 
 
 def _csv(selected, titles):
-    writer = csv.writer(_Echo())
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
 
     def lines():
         yield writer.writerow(COLUMNS)
@@ -151,11 +182,12 @@ def history(request):
     user = request.tb_user
     alarms = access.visible_alarms(user, include_deleted=True)  # history outlives ThingsBoard
     form = HistoryFilter(request.GET, types=filter_choices(user, scope_version(user)[0])["types"])
-    form.is_valid()
+    if not form.is_valid():
+        return _refused(request, form)
     since, until = form.range_ms()
     selected = form.apply(alarms, user).order_by("-start_ts", "id")
     titles = Customer.titles(user.tenant_id)
-    if request.GET.get("format") == "csv":
+    if form.cleaned_data["format"] == "csv":
         return _csv(selected, titles)
     summary = summarize(selected, since, until, by_customer=user.is_tenant_admin)
     page, pages = page_and_pages(form.page_number, summary.total, PAGE_SIZE)
@@ -187,10 +219,28 @@ def history(request):
             )
         ],
         "flapping_at": FLAPPING_AT,
-        "month_ago": timezone.now() - timedelta(days=30),
+        "month_ago": _month_ago(),
         "handover": _handover(alarms, since, until) if form.cleaned_data.get("hours") else None,
     }
     return render(request, "history/page.html", context)
+
+
+def _refused(request, form):
+    """A filter not understood: said in words, and nothing else (a wider history than the
+    one asked for would be read as the answer). The CSV says it as plain text."""
+    if request.GET.get("format") == "csv":
+        text = f"Not exported: the filter was not understood. {form.error_text()}\n"
+        return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
+    context = {
+        "form": form,
+        "month_ago": _month_ago(),
+        "customers": Customer.titles(request.tb_user.tenant_id),
+    }
+    return render(request, "history/page.html", context, status=400)
+
+
+def _month_ago():
+    return timezone.now() - timedelta(days=30)
 
 
 def _handover(alarms, since, until):

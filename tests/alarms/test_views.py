@@ -132,14 +132,52 @@ def test_counts_per_severity_sit_above_the_table(as_user):
         assert re.search(rf"{severity.title()} <strong>{count}</strong>", page)
 
 
-def test_malformed_filters_are_ignored_and_said_so(as_user):
+def test_malformed_filters_are_a_400_that_keeps_the_form_and_says_why(as_user):
     client = as_user(TENANT)
     response = client.get(
-        "/alarms/", {"status": "NOPE", "assignee": "x", "page": "-3", "sort": "evil"}
+        "/alarms/", {"status": "NOPE", "assignee": "x", "page": "-3", "sort": "evil", "q": "pump"}
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "These filters were not understood, so no alarm is shown" in html
+    assert "Status: Select a valid choice. NOPE is not one of the available choices." in html
+    assert "Page: Ensure this value is greater than or equal to 1." in html
+    assert 'name="q" id="id_q" value="pump"' in html
+    assert not ROW_ID.findall(html)  # never a wider list than the one asked for
+    assert "Apply to all" not in html
+
+
+def test_a_date_out_of_range_is_shown_next_to_its_field_on_the_list(as_user):
+    client = as_user(CUSTOMER_A)
+    response = client.get("/alarms/", {"until": "9999-12-31"})
+    assert response.status_code == 400
+    assert re.search(
+        r'name="until" value="9999-12-31" aria-invalid="true" aria-describedby="until-error">'
+        r'<small id="until-error">Choose a date from 1970-01-01 to 2100-12-31',
+        response.content.decode(),
+    )
+
+
+def test_a_filter_not_understood_in_the_live_form_says_why_in_the_table(as_user):
+    client = as_user(TENANT)
+    # htmx swaps no 4xx answer: the fragment says why instead of leaving stale rows.
+    response = client.get(
+        "/alarms/", {"since": "2024-02-01", "until": "2024-01-01"}, headers={"HX-Request": "true"}
     )
     assert response.status_code == 200
-    assert "not understood" in response.content.decode()
-    assert listed(response)
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="alarm-table"')
+    assert "To: To (2024-01-01) is before From (2024-02-01)." in html
+    assert not ROW_ID.findall(html)
+    assert "every 5s" not in html  # nothing to refresh until the filter is fixed
+
+
+@pytest.mark.parametrize("t", ["garbage", "nan", "inf", "-1e999", "9" * 400])
+def test_a_live_refresh_with_a_strange_version_or_time_is_a_full_refresh(as_user, t):
+    client = as_user(TENANT)
+    response = client.get("/alarms/", {"v": "x" * 5000, "t": t}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert ROW_ID.findall(response.content.decode())
 
 
 def test_an_unchanged_live_refresh_answers_204_and_a_change_rerenders(as_user, store):
