@@ -4,12 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
+
+# What the processes write under var/ is their owner's alone: the SQLite database (and its
+# -wal, -shm) holds sessions with ThingsBoard tokens; then the secret key, Redis's dump.rdb
+# and beat's schedule. Only var/static is for everyone, so var/ may be passed through but
+# not listed. An older install made its files with the default umask: closed here.
+umask 077
 mkdir -p var/redis
+chmod 711 var
+find var -mindepth 1 -path var/static -prune -o ! -type l -exec chmod go-rwx {} +
 
 # A secret key kept under var/ so sessions survive a restart; never committed.
 if [ -z "${SECRET_KEY:-}" ]; then
     if [ ! -s var/secret_key ]; then
-        (umask 077 && python -c 'import secrets; print(secrets.token_urlsafe(50))' >var/secret_key)
+        python -c 'import secrets; print(secrets.token_urlsafe(50))' >var/secret_key
     fi
     SECRET_KEY="$(cat var/secret_key)"
     export SECRET_KEY
@@ -33,5 +41,6 @@ for port in "${ports[@]}"; do
 done
 
 python manage.py migrate --no-input -v 0
-python manage.py collectstatic --no-input -v 0
+(umask 022 && python manage.py collectstatic --no-input -v 0)
+chmod -R u+rwX,go+rX,go-w var/static
 exec honcho start "${processes[@]}"

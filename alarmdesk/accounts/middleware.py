@@ -3,11 +3,12 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
-from .tokens import SignInRequired, session_user
+from .tokens import SESSION_KEY, SignInRequired, session_user
 
 
 def safe_next(request, value):
@@ -57,3 +58,20 @@ class ThingsBoardSessionMiddleware:
                 request, "Your ThingsBoard session has ended: please sign in again."
             )
         return None
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every answer to a signed-in session (pages, fragments,
+    the CSV) and on the sign-in page, so a shared browser keeps none of them after sign-out.
+    Static files never get here: WhiteNoise, earlier in MIDDLEWARE, answers them first."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # Asked before and after: signing in adds the session, signing out flushes it.
+        signed_in = SESSION_KEY in request.session
+        response = self.get_response(request)
+        if signed_in or SESSION_KEY in request.session or request.path == reverse("login"):
+            add_never_cache_headers(response)
+        return response

@@ -3,9 +3,17 @@
 The JWT never reaches the browser: the session cookie only names a row in the database.
 Views call ThingsBoard through `tb_call(request, fn)`, which refreshes the token shortly
 before it expires, and once more after a 401 code 11 (thingsboard-api.md 2.4, 9.7).
+
+ThingsBoard trusts an access token's claims without looking the user up
+(JwtAuthenticationProvider): it refuses a disabled or deleted user's older tokens through
+DefaultTokenOutdatingService, and re-loads the user only on a refresh
+(RefreshTokenAuthenticationProvider). Pages served from the store never call ThingsBoard,
+so `confirm_sign_in` refreshes the session's token, and reads the user again, before every
+action and whenever the last confirmation is older than ALARMDESK_SESSION_CHECK_SECONDS.
 """
 
 import functools
+import logging
 import time
 from dataclasses import asdict, dataclass
 
@@ -13,7 +21,9 @@ from django.conf import settings
 from django.middleware.csrf import rotate_token
 
 from alarmdesk.thingsboard.client import ThingsBoardClient
-from alarmdesk.thingsboard.errors import AuthenticationFailed, TokenExpired
+from alarmdesk.thingsboard.errors import AuthenticationFailed, ThingsBoardError, TokenExpired
+
+log = logging.getLogger(__name__)
 
 SESSION_KEY = "thingsboard"
 # Refresh this many seconds before `exp`, so a request never starts with a dying token.
@@ -64,6 +74,19 @@ def new_client(token=None):
     return _shared_client(settings.TB_URL, settings.TB_TIMEOUT).with_token(token)
 
 
+def _session_user(user):
+    return asdict(
+        SessionUser(
+            id=user.id,
+            email=user.email,
+            name=user.display_name,
+            authority=user.authority,
+            tenant_id=user.tenant_id,
+            customer_id=user.customer_id,
+        )
+    )
+
+
 def store(request, pair, user):
     """Keep a fresh sign-in in a new session (the key and the CSRF token are cycled against
     fixation, as django.contrib.auth's login does)."""
@@ -73,16 +96,8 @@ def store(request, pair, user):
         "token": pair.token,
         "refresh_token": pair.refresh_token,
         "expires_at": pair.access_expires_at.timestamp(),
-        "user": asdict(
-            SessionUser(
-                id=user.id,
-                email=user.email,
-                name=user.display_name,
-                authority=user.authority,
-                tenant_id=user.tenant_id,
-                customer_id=user.customer_id,
-            )
-        ),
+        "confirmed_at": time.time(),
+        "user": _session_user(user),
     }
 
 
@@ -91,17 +106,32 @@ def session_user(request):
     return SessionUser(**data["user"]) if data else None
 
 
+def _sign_out(request, error):
+    request.session.flush()
+    return SignInRequired(str(error))
+
+
 def _refresh(request):
+    """A new token pair, and the user as ThingsBoard has them now.
+
+    ThingsBoard cannot move a user to another tenant, authority or customer
+    (UserDataValidator.validateUpdate), but the session follows whatever it answers: a
+    change of customer narrows the store's pages at once (the access rule reads the
+    session's user); another tenant, or a system administrator, is signed out."""
     data = request.session[SESSION_KEY]
     try:
         pair = new_client().refresh(data["refresh_token"])
+        user = new_client(pair.token).current_user()
     except (AuthenticationFailed, TokenExpired) as error:
-        request.session.flush()
-        raise SignInRequired(str(error)) from error
+        raise _sign_out(request, error) from error
+    if user.authority == "SYS_ADMIN" or user.tenant_id != data["user"]["tenant_id"]:
+        raise _sign_out(request, f"{user.email} is now {user.authority} of {user.tenant_id}")
     data.update(
         token=pair.token,
         refresh_token=pair.refresh_token,
         expires_at=pair.access_expires_at.timestamp(),
+        confirmed_at=time.time(),
+        user=_session_user(user),
     )
     request.session.modified = True
     return pair.token
@@ -117,9 +147,40 @@ def current_token(request):
     return data["token"]
 
 
+def confirm_sign_in(request):
+    """Ask ThingsBoard whether the session's user may still sign in: before every action,
+    and before a read once ALARMDESK_SESSION_CHECK_SECONDS have passed since the last time.
+
+    Raises SignInRequired when ThingsBoard refuses (the session is flushed). When it cannot
+    be reached the request goes on unconfirmed, and the next one asks again: the store's
+    pages stay readable through an outage, and an action still needs ThingsBoard, which
+    refuses a disabled or deleted user's tokens itself (DefaultTokenOutdatingService)."""
+    data = request.session.get(SESSION_KEY)
+    if data is None:
+        raise SignInRequired("not signed in")
+    age = time.time() - data.get("confirmed_at", 0)
+    reading = request.method in ("GET", "HEAD")
+    try:
+        if reading and age < settings.ALARMDESK_SESSION_CHECK_SECONDS:
+            current_token(request)
+        else:
+            _refresh(request)
+    except ThingsBoardError:
+        log.warning("could not confirm %s's session with ThingsBoard", data["user"]["email"])
+
+
 def tb_call(request, fn):
-    """fn(client) with the user's token; on "token expired" refresh once and retry once."""
+    """fn(client) with the user's token; on "token expired" refresh once and retry once.
+
+    A 401 that a refresh did not cure means ThingsBoard no longer takes this session's
+    tokens (signed out, disabled, deleted): the user must sign in again."""
     try:
         return fn(new_client(current_token(request)))
     except TokenExpired:
-        return fn(new_client(_refresh(request)))
+        token = _refresh(request)
+    except AuthenticationFailed as error:
+        raise _sign_out(request, error) from error
+    try:
+        return fn(new_client(token))
+    except (TokenExpired, AuthenticationFailed) as error:
+        raise _sign_out(request, error) from error

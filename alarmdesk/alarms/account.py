@@ -3,13 +3,21 @@
 Signs in with TB_SYNC_USERNAME/TB_SYNC_PASSWORD (or uses TB_SYNC_API_KEY), refreshes the
 token before it expires, and signs in again once when ThingsBoard rejects it. Every worker
 shares the one token, so scaling out workers does not multiply sign-ins.
+
+The token pair is a tenant administrator's for a week: Redis holds it encrypted (Fernet,
+with a key derived from SECRET_KEY), so neither a Redis snapshot nor anyone who can read
+Redis learns it. One that cannot be decrypted (SECRET_KEY changed) counts as none.
 """
 
+import base64
 import functools
 import json
 import logging
 import time
 
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
 from alarmdesk.redis_client import get_redis, key
@@ -31,6 +39,14 @@ def _client():
     return _base_client(settings.TB_URL, settings.TB_TIMEOUT, settings.TB_SYNC_API_KEY)
 
 
+@functools.cache
+def _fernet(secret_key):
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"alarmdesk sync account token"
+    ).derive(secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
 class ServiceAccount:
     """Calls ThingsBoard as the sync account: `account.call(lambda tb: tb.alarms(...))`."""
 
@@ -49,9 +65,18 @@ class ServiceAccount:
             self.redis.delete(TOKEN_KEY)
             return fn(self.base.with_token(self._token()))
 
-    def _token(self):
+    def _stored_pair(self):
         stored = self.redis.get(TOKEN_KEY)
-        pair = json.loads(stored) if stored else None
+        if not stored:
+            return None
+        try:
+            return json.loads(_fernet(settings.SECRET_KEY).decrypt(stored))
+        except InvalidToken:
+            log.info("the sync account's kept token was sealed with another SECRET_KEY")
+            return None
+
+    def _token(self):
+        pair = self._stored_pair()
         if pair and pair["expires_at"] - REFRESH_MARGIN > time.time():
             return pair["token"]
         if pair:
@@ -67,5 +92,6 @@ class ServiceAccount:
         expires_at = pair.access_expires_at.timestamp()
         value = {"token": pair.token, "refresh_token": pair.refresh_token, "expires_at": expires_at}
         # Kept no longer than the refresh token can live (ThingsBoard's default: a week).
-        self.redis.set(TOKEN_KEY, json.dumps(value), ex=7 * 24 * 3600)
+        sealed = _fernet(settings.SECRET_KEY).encrypt(json.dumps(value).encode())
+        self.redis.set(TOKEN_KEY, sealed, ex=7 * 24 * 3600)
         return pair.token

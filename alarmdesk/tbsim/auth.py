@@ -28,6 +28,7 @@ class Tokens:
         self.refresh_ttl = refresh_ttl
         self._key = secrets.token_bytes(64)
         self._outdated_sessions = set()
+        self._outdated_users = {}  # user id -> when its credentials were invalidated (s)
         self._lock = threading.Lock()
 
     def issue_pair(self, user):
@@ -85,22 +86,34 @@ class Tokens:
         return claims
 
     def check_refresh(self, token):
-        """The claims of a valid refresh token (section 2.4)."""
+        """The claims of a well-formed refresh token (section 2.4). Whether it is outdated
+        is asked after the user is re-loaded, as RefreshTokenAuthenticationProvider does."""
         if not token:
             raise auth_failed()
         claims = self._parse(token)
         if claims.get("scopes") != ["REFRESH_TOKEN"]:
             raise auth_failed("Invalid username or password")
-        if self.is_outdated(claims):
-            # CredentialsExpiredException branch: code 10, not 11 (section 2.4).
-            raise auth_failed("Token is outdated")
         return claims
 
     def is_outdated(self, claims):
+        """DefaultTokenOutdatingService.isOutdated: the token's session was logged out, or
+        its user's credentials were invalidated after the token was issued. ThingsBoard
+        compares whole seconds (`toSeconds(iat) < toSeconds(outdatedAt)`), so a token
+        issued in the very second of the invalidation stays valid."""
         with self._lock:
-            return claims.get("sessionId") in self._outdated_sessions
+            if claims.get("sessionId") in self._outdated_sessions:
+                return True
+            invalidated = self._outdated_users.get(claims.get("userId"))
+            return invalidated is not None and int(claims.get("iat", 0)) < int(invalidated)
 
     def logout(self, claims):
         """UserSessionInvalidationEvent: both tokens of that session stop working (section 2.6)."""
         with self._lock:
             self._outdated_sessions.add(claims.get("sessionId"))
+
+    def invalidate_user(self, user_id):
+        """UserCredentialsInvalidationEvent(userId), published when a user is disabled
+        (UserController.setUserCredentialsEnabled) or deleted (UserServiceImpl.deleteUser):
+        every token issued to the user before now is outdated."""
+        with self._lock:
+            self._outdated_users[user_id] = time.time()

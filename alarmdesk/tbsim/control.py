@@ -30,7 +30,8 @@ def index(sim, request):
             "POST /sim/alarms": "raise an alarm as the rule engine would: "
             '{"device": name, "type": ..., "severity": ...}',
             "POST /sim/alarms/<id>/clear": "clear an alarm as the rule engine would",
-            "POST /sim/users/<email>/disable, /enable": "disable or re-enable an account",
+            "POST /sim/users/<email>/disable, /enable": "disable (its tokens are outdated) or "
+            "re-enable an account",
             "POST /sim/security": '{"maxFailedLoginAttempts": n} (null: no lockout)',
         }
     )
@@ -76,7 +77,9 @@ def set_user_enabled(sim, request, email, action):
     user = sim.state.user_by_email(email)
     if user is None:
         return _json({"error": f"no user {email}"}, 404)
-    user.enabled = action == "enable"
+    # As ThingsBoard's UI does it: UserController.setUserCredentialsEnabled, which outdates
+    # the tokens of a disabled user.
+    sim.state.set_enabled(user, action == "enable")
     return _json({"email": email, "enabled": user.enabled})
 
 

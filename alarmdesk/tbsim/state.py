@@ -118,6 +118,75 @@ class SimState:
             self.failed_logins.pop(user.id, None)
             return user
 
+    # --- a user's lifecycle: disabled, re-enabled, deleted (UserController) -----------
+
+    def set_user_credentials_enabled(self, actor, user_id, enabled):
+        with self.lock:
+            self.set_enabled(self._check_user_admin(actor, user_id), enabled)
+
+    def set_enabled(self, user, enabled):
+        """UserServiceImpl.setUserCredentialsEnabled; UserController then publishes
+        UserCredentialsInvalidationEvent when disabling, which outdates the user's tokens."""
+        with self.lock:
+            user.enabled = enabled
+            if enabled:
+                self.failed_logins.pop(user.id, None)
+            else:
+                self.tokens.invalidate_user(user.id)
+
+    def delete_user(self, actor, user_id):
+        """UserController.deleteUser, then UserServiceImpl.deleteUser: credentials and API
+        keys go with the user, and UserCredentialsInvalidationEvent outdates its tokens."""
+        with self.lock:
+            target = self._check_user_admin(actor, user_id)
+            if target.authority == SYS_ADMIN and target.id == actor.id:
+                raise denied("Sysadmin is not allowed to delete himself")
+            if target.authority == TENANT_ADMIN and not any(
+                u.id != target.id
+                and u.authority == TENANT_ADMIN
+                and u.tenant_id == target.tenant_id
+                for u in self.users.values()
+            ):
+                raise bad_request("At least one tenant administrator must remain!")
+            del self.users[target.id]
+            del self.users_by_email[target.email]
+            self.api_keys = {k: v for k, v in self.api_keys.items() if v != target.id}
+            self.failed_logins.pop(target.id, None)
+            self.tokens.invalidate_user(target.id)
+            self._unassign_alarms_of_deleted(target)
+
+    def _unassign_alarms_of_deleted(self, user):
+        """DefaultTbAlarmService.unassignDeletedUserAlarms. ThingsBoard's housekeeper runs it
+        shortly after the deletion (AlarmsUnassignTaskProcessor); here it is at once."""
+        for alarm in self.alarms_by_tenant.get(user.tenant_id, ()):
+            if alarm.assignee_id != user.id:
+                continue
+            alarm.assignee_id = None
+            alarm.assign_ts = now_ms()
+            comment = {
+                "text": f"Alarm was unassigned because user {user.title} - was deleted",
+                "subtype": "UNASSIGNED_FROM_DELETED_USER",
+                "userName": user.title,
+            }
+            self.add_comment_record(alarm.id, None, "SYSTEM", comment)
+            self._changed_alarm(alarm)
+
+    def _check_user_admin(self, actor, user_id):
+        """checkUserId(userId, WRITE or DELETE): a sysadmin manages sysadmins and tenant
+        admins (SysAdminPermissions), a tenant admin its own tenant's users
+        (TenantAdminPermissions); both userPermissionCheckers."""
+        user_id = parse_uuid(user_id)
+        target = self.users.get(user_id)
+        if target is None:
+            raise not_found("User", user_id)
+        if actor.authority == SYS_ADMIN:
+            allowed = target.authority != CUSTOMER_USER
+        else:
+            allowed = target.authority != SYS_ADMIN and target.tenant_id == actor.tenant_id
+        if not allowed:
+            raise denied()
+        return target
+
     # --- lookups --------------------------------------------------------------------
 
     def user_by_email(self, email):

@@ -628,6 +628,124 @@ def test_an_unknown_api_key_is_code_10(tbsim):
     assert error(answer)[:2] == (401, 10)
 
 
+# --- a user disabled or deleted (UserController, UserServiceImpl, TokenOutdatingService) -----
+
+
+def disable_by_api(tbsim, user_id):
+    with requests.Session() as admin:
+        admin.headers.update(bearer(login(tbsim.url, TENANT)["token"]))
+        return admin.post(
+            f"{tbsim.url}/api/user/{user_id}/userCredentialsEnabled",
+            params={"userCredentialsEnabled": "false"},
+            timeout=10,
+        )
+
+
+def disable_by_sim(tbsim, user_id):
+    return requests.post(f"{tbsim.url}/sim/users/{CUSTOMER_A[0]}/disable", timeout=10)
+
+
+@pytest.mark.parametrize("disable", [disable_by_api, disable_by_sim])
+def test_disabling_a_user_outdates_the_tokens_issued_before(sign_in, tbsim, disable):
+    customer = sign_in(CUSTOMER_A)
+    sleep_past(claims(customer.tokens["token"])["iat"] + 1)  # outdating counts whole seconds
+
+    assert disable(tbsim, customer.me["id"]["id"]).status_code == 200
+    access = customer.get("/api/auth/user")
+    refresh = customer.post(
+        "/api/auth/token", json={"refreshToken": customer.tokens["refreshToken"]}
+    )
+
+    assert error(access) == (401, 11, "Token has expired")
+    assert error(refresh) == (401, 10, "User account is not active")
+
+
+def test_re_enabling_a_user_does_not_revive_the_tokens_of_before(sign_in, tbsim):
+    customer = sign_in(CUSTOMER_A)
+    sleep_past(claims(customer.tokens["token"])["iat"] + 1)
+    requests.post(f"{tbsim.url}/sim/users/{CUSTOMER_A[0]}/disable", timeout=10)
+    requests.post(f"{tbsim.url}/sim/users/{CUSTOMER_A[0]}/enable", timeout=10)
+    sleep_past(int(time.time()) + 1)
+
+    old = customer.get("/api/auth/user")
+    refresh = customer.post(
+        "/api/auth/token", json={"refreshToken": customer.tokens["refreshToken"]}
+    )
+    new = requests.get(
+        f"{tbsim.url}/api/auth/user", headers=bearer(login(tbsim.url, CUSTOMER_A)["token"])
+    )
+
+    assert error(old) == (401, 11, "Token has expired")
+    assert error(refresh) == (401, 10, "Token is outdated")
+    assert new.status_code == 200
+
+
+def test_a_deleted_user_is_gone_and_its_tokens_with_it(sign_in):
+    tenant, customer = sign_in(TENANT), sign_in(CUSTOMER_A)
+    user_id = customer.me["id"]["id"]
+
+    deleted = tenant.delete(f"/api/user/{user_id}")
+    access = customer.get("/api/auth/user")
+    refresh = customer.post(
+        "/api/auth/token", json={"refreshToken": customer.tokens["refreshToken"]}
+    )
+    again = customer.post(
+        "/api/auth/login", json={"username": CUSTOMER_A[0], "password": CUSTOMER_A[1]}
+    )
+    looked_up = tenant.get(f"/api/user/{user_id}")
+
+    assert (deleted.status_code, deleted.content) == (200, b"")
+    # Outdated by UserCredentialsInvalidationEvent (the user's tokens were issued in this
+    # second or before, so they may still pass; the refresh cannot: the user is gone).
+    assert access.status_code == 401
+    assert error(refresh) == (401, 10, "Invalid username or password")
+    assert error(again) == (401, 10, "Invalid username or password")
+    assert error(looked_up) == (404, 32, f"User with id [{user_id}] is not found")
+
+
+def test_a_deleted_users_older_access_token_is_outdated(sign_in):
+    tenant, customer = sign_in(TENANT), sign_in(CUSTOMER_A)
+    sleep_past(claims(customer.tokens["token"])["iat"] + 1)
+
+    tenant.delete(f"/api/user/{customer.me['id']['id']}").raise_for_status()
+
+    assert error(customer.get("/api/auth/user")) == (401, 11, "Token has expired")
+
+
+def test_deleting_a_user_unassigns_its_alarms_with_a_system_comment(sign_in):
+    tenant, customer = sign_in(TENANT), sign_in(CUSTOMER_A)
+    alarm = active_unacked(customer)
+    customer.post(f"/api/alarm/{alarm['id']['id']}/assign/{customer.me['id']['id']}")
+
+    tenant.delete(f"/api/user/{customer.me['id']['id']}").raise_for_status()
+
+    info = tenant.get(f"/api/alarm/info/{alarm['id']['id']}").json()
+    comments = page(tenant, f"/api/alarm/{alarm['id']['id']}/comment")["data"]
+    assert info["assigneeId"] is None
+    assert comments[-1]["comment"]["subtype"] == "UNASSIGNED_FROM_DELETED_USER"
+    assert comments[-1]["comment"]["text"] == (
+        f"Alarm was unassigned because user {CUSTOMER_A[0]} - was deleted"
+    )
+
+
+def test_only_administrators_delete_users_and_only_of_their_tenant(sign_in):
+    customer, other_tenant, tenant = sign_in(CUSTOMER_B), sign_in(OTHER_TENANT), sign_in(TENANT)
+    target = sign_in(CUSTOMER_A).me["id"]["id"]
+
+    assert error(customer.delete(f"/api/user/{target}"))[:2] == (403, 20)
+    assert error(other_tenant.delete(f"/api/user/{target}"))[:2] == (403, 20)
+    assert error(tenant.delete(f"/api/user/{sign_in(SYSADMIN).me['id']['id']}"))[:2] == (403, 20)
+    assert tenant.get(f"/api/user/{target}").status_code == 200
+
+
+def test_the_last_tenant_administrator_cannot_be_deleted(sign_in):
+    other_tenant = sign_in(OTHER_TENANT)
+
+    answer = other_tenant.delete(f"/api/user/{other_tenant.me['id']['id']}")
+
+    assert error(answer) == (400, 31, "At least one tenant administrator must remain!")
+
+
 # --- 9.8 sorting and search ---------------------------------------------------------------
 
 
