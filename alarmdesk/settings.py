@@ -106,7 +106,6 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "alarmdesk.accounts.middleware.ThingsBoardSessionMiddleware",
-    "alarmdesk.accounts.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "alarmdesk.urls"
@@ -162,11 +161,6 @@ SESSION_COOKIE_AGE = 7 * 24 * 3600
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-# Pages are served from the store without asking ThingsBoard, so a session is confirmed with
-# ThingsBoard (a token refresh, which re-loads the user) before every action, and before a
-# read once this many seconds have passed since the last confirmation: a user disabled or
-# deleted in ThingsBoard reads AlarmDesk's pages for at most this long.
-ALARMDESK_SESSION_CHECK_SECONDS = env_int("ALARMDESK_SESSION_CHECK_SECONDS", 120)
 
 ALARMDESK_HTTPS = env_bool("ALARMDESK_HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = ALARMDESK_HTTPS
@@ -223,6 +217,14 @@ ALARMDESK_TRUSTED_PROXIES = env_int("ALARMDESK_TRUSTED_PROXIES", 0, minimum=0)
 # --- Celery -------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = REDIS_URL
+# A Redis that does not answer (frozen, or gone without closing the connection) fails a
+# publish within seconds, not after Celery's default retries on a socket with no timeout
+# (minutes): the bulk view then keeps its job in the database, for bulk.stalled().
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 3, "socket_connect_timeout": 3}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.5}
+# The sync has its own queue and worker process (`worker-sync` in the Procfile), so bulk
+# jobs and other work on the default queue (`worker`) never delay it.
+CELERY_TASK_ROUTES = {"alarmdesk.alarms.tasks.sync_alarms": {"queue": "sync"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
@@ -240,6 +242,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alarmdesk.alarms.tasks.identify_alarm_actors",
         "schedule": 60,
         "options": {"expires": 60},
+    },
+    "recover-bulk-jobs": {
+        "task": "alarmdesk.alarms.tasks.recover_bulk_jobs",
+        "schedule": 15,
+        "options": {"expires": 15},
     },
 }
 

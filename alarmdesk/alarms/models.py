@@ -6,6 +6,7 @@ ThingsBoard sends; `None` where ThingsBoard says 0 ("never acknowledged", ...).
 
 from django.db import models
 from django.db.models import Value
+from django.utils import timezone
 
 # ThingsBoard's declaration order, most severe first (thingsboard-api.md 4.1). Sorting on
 # this rank, not on the word, puts CRITICAL first (ThingsBoard itself sorts alphabetically).
@@ -158,14 +159,27 @@ class AuditEntry(models.Model):
 
 
 class BulkJob(models.Model):
-    """One bulk action over many alarms, run by the worker with the user's own session."""
+    """One bulk action over many alarms, run by the worker with the user's own session.
+
+    The row holds everything a worker needs, so a task carries its id alone: no credential
+    passes through Redis, and a message Redis lost is recovered from here (`bulk.stalled`)."""
 
     created_at = models.DateTimeField(auto_now_add=True)
     user_id = models.UUIDField()
     user_email = models.CharField(max_length=255)
     action = models.CharField(max_length=16)
     alarm_ids = models.JSONField()  # chosen when the job was asked for, by the access rule
+    # The session whose tokens the worker acts with (the session itself is in the database).
+    session_key = models.CharField(max_length=40)
+    # When a message for it was last sent to the queue; null: the queue was unavailable.
+    queued_at = models.DateTimeField(null=True, default=timezone.now)
+    # Held by the run working on it, renewed as it goes; null: no run has it.
+    lease_until = models.DateTimeField(null=True)
     finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        # The unfinished jobs: the recovery's query, and each user's running ones.
+        indexes = [models.Index(fields=["finished_at", "user_id"])]
 
     def __str__(self):
         return f"bulk {self.action} of {len(self.alarm_ids)} by {self.user_email}"

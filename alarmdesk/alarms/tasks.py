@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers; the work is in sync.py."""
+"""Celery tasks: thin wrappers; the work is in sync.py, bulk.py and actors.py."""
 
 import logging
 
@@ -24,10 +24,19 @@ def sync_alarms():
         return {"error": str(error)}
 
 
-@shared_task(soft_time_limit=600, time_limit=660)
-def run_bulk_job(job_id, session_key):
-    """Every alarm of a bulk job, as the user who asked, with their session's tokens."""
-    bulk.run(job_id, session_key)
+# The limits leave room for one slice of a job (bulk.SLICE_SECONDS) and its last alarm.
+@shared_task(soft_time_limit=200, time_limit=230)
+def run_bulk_job(job_id):
+    """A slice of a bulk job, as the user who asked; queued again while alarms are left."""
+    if bulk.run(job_id):
+        run_bulk_job.delay(job_id)
+
+
+@shared_task(soft_time_limit=30, time_limit=40)
+def recover_bulk_jobs():
+    """Queue again the jobs whose worker died or whose message Redis lost."""
+    for job_id in bulk.stalled():
+        run_bulk_job.delay(job_id)
 
 
 @shared_task(soft_time_limit=240, time_limit=270)

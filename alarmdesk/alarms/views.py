@@ -21,6 +21,7 @@ from alarmdesk.accounts.tokens import tb_call
 from alarmdesk.thingsboard import errors
 
 from . import access, actions, tasks, telemetry
+from .bulk import TOO_MANY, may_start_another
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import BULK_CHOICES, ActionForm, BulkForm
 from .live import scope_version, unchanged
@@ -260,6 +261,9 @@ def bulk(request):
     if not form.is_valid():
         messages.error(request, form.error_text())
         return redirect(_back_to_list(request))
+    if not may_start_another(user):
+        messages.error(request, TOO_MANY)
+        return redirect(_back_to_list(request))
     alarms = access.visible_alarms(user)
     if form.cleaned_data["all"]:
         choices = filter_choices(user, scope_version(user)[0])
@@ -278,17 +282,20 @@ def bulk(request):
     if not ids:
         messages.info(request, "No alarm was selected.")
         return redirect(_back_to_list(request))
+    request.session.save()  # the worker acts with this session's tokens, read from the database
     job = BulkJob.objects.create(
-        user_id=user.id, user_email=user.email, action=form.cleaned_data["action"], alarm_ids=ids
+        user_id=user.id,
+        user_email=user.email,
+        action=form.cleaned_data["action"],
+        alarm_ids=ids,
+        session_key=request.session.session_key,
     )
-    request.session.save()  # the worker acts with this session's tokens
     try:
-        tasks.run_bulk_job.delay(job.id, request.session.session_key)
+        tasks.run_bulk_job.delay(job.id)
     except OperationalError:
         log.warning("could not queue bulk job %s", job.id, exc_info=True)
-        job.delete()
-        messages.error(request, "The job queue is unavailable, so nothing was done. Try again.")
-        return redirect(_back_to_list(request))
+        job.queued_at = None  # for the recovery (bulk.stalled) once the queue is back
+        job.save(update_fields=["queued_at"])  # the job page says it waits for the queue
     return redirect("bulk_job", job_id=job.id)
 
 
@@ -310,6 +317,7 @@ def bulk_job(request, job_id):
         "tally": [(o, label, counts.get(o, 0)) for o, label in AuditEntry.Outcome.choices],
         "remaining": len(job.alarm_ids) - sum(counts.values()),
         "done": done,
+        "queue_down": job.queued_at is None,
     }
     template = "alarms/bulk_job.html#bulk-progress" if request.htmx else "alarms/bulk_job.html"
     response = render(request, template, context)

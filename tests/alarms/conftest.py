@@ -1,7 +1,14 @@
-"""Fixtures for the alarm store and sync: the simulator read independently of our client."""
+"""Fixtures for the alarm store, the sync and the bulk jobs: the simulator read independently
+of our client, and Celery workers as subprocesses."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 import requests
+from django.conf import settings as django_settings
+from django.db import connection
 
 from alarmdesk.alarms.models import Alarm
 from tests.conftest import TENANT
@@ -11,6 +18,56 @@ from tests.conftest import TENANT
 def tb(sign_in):
     """ThingsBoard (the simulator) as the tenant administrator, through plain requests."""
     return sign_in(TENANT)
+
+
+@pytest.fixture
+def celery_app(celery_app):
+    """The app, forgetting afterwards the queues a worker thread was told to consume
+    (`worker_thread(celery_app, queues=[...])` selects them on the app itself)."""
+    yield celery_app
+    del celery_app.amqp.queues  # a cached property: rebuilt from the settings on next use
+
+
+@pytest.fixture
+def worker_process(synced, settings, tmp_path):
+    """start(queue) -> a `celery worker --pool solo -Q queue` subprocess of the project, on the
+    test's Redis, simulator and (file) database; killed at the end if still alive."""
+    database = connection.settings_dict
+    if database["ENGINE"] != "django.db.backends.sqlite3" or connection.is_in_memory_db():
+        pytest.skip("needs the test database in a SQLite file (tests/conftest.py)")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "alarmdesk.settings",
+        "SECRET_KEY": django_settings.SECRET_KEY,
+        "DATABASE_URL": f"sqlite:///{database['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "TB_URL": synced.url,
+        "TB_SYNC_USERNAME": TENANT[0],
+        "TB_SYNC_PASSWORD": TENANT[1],
+        "CELERY_SKIP_CHECKS": "1",
+    }
+    log_path = tmp_path / "worker.log"
+    processes = []
+
+    def start(queue):
+        command = [sys.executable, "-m", "celery", "-A", "alarmdesk.celery", "worker"]
+        command += ["--pool", "solo", "--loglevel", "INFO", "--without-mingle", "-Q", queue]
+        command += ["--without-gossip", "--without-heartbeat"]
+        command += ["--hostname", f"{len(processes)}-{queue}@%h"]
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                command, env=env, cwd=django_settings.BASE_DIR, stdout=log, stderr=log
+            )
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    if log_path.exists():
+        print(log_path.read_text()[-5000:])  # shown by pytest when the test failed
 
 
 def sim(tbsim, path, body=None, method="POST"):

@@ -6,19 +6,16 @@ Never eager mode: the tasks go through Redis to a worker, as in production.
 
 import os
 import signal
-import subprocess
-import sys
 from collections import Counter
+from pathlib import Path
 
-import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 
 from alarmdesk.alarms import models, sync
 from alarmdesk.alarms.models import Alarm, AlarmEvent, SyncState
-from alarmdesk.alarms.tasks import sync_alarms
+from alarmdesk.alarms.tasks import run_bulk_job, sync_alarms
 from tests.alarms.conftest import sim, store_differences
-from tests.conftest import TENANT, wait_until, worker_thread
+from tests.conftest import wait_until, worker_thread
 
 Kind = AlarmEvent.Kind
 # Kinds an alarm can record at most once.
@@ -32,7 +29,7 @@ def raise_alarm(tbsim, tb, alarm_type):
 
 
 def test_a_worker_runs_the_sync_and_brings_new_alarms(synced, tb, celery_app, task_results):
-    with worker_thread(celery_app, pool="solo"):
+    with worker_thread(celery_app, pool="solo", queues=["sync"]):
         first = sync_alarms.delay().id
         wait_until(lambda: first in task_results, 60, "the first sync task to finish")
         assert task_results[first]["created"] == len(tb.alarms()) > 1000
@@ -51,12 +48,33 @@ def test_a_worker_runs_the_sync_and_brings_new_alarms(synced, tb, celery_app, ta
     assert store_differences(tb) == {}
 
 
+def test_the_sync_runs_on_its_own_queue(synced, celery_app, task_results, redis_server):
+    # Bulk jobs (and anything else) wait on the default queue, for `worker`; the sync has its
+    # own queue and process (`worker-sync`), so a busy `worker` never delays it.
+    run_bulk_job.delay(0)
+    sync_alarms.delay()
+    assert (redis_server.llen("sync"), redis_server.llen("celery")) == (1, 1)
+
+    with worker_thread(celery_app, pool="solo", queues=["sync"]):
+        [result] = wait_until(lambda: list(task_results.values()), 60, "the sync to run")
+    assert result["created"] > 0
+    assert redis_server.llen("celery") == 1  # the bulk job still waits for `worker`
+
+    procfile = dict(
+        line.split(":", 1)
+        for line in Path(django_settings.BASE_DIR, "Procfile").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert "-Q sync " in procfile["worker-sync"]
+    assert "sync" not in procfile["worker"]
+
+
 def test_two_tasks_at_once_one_runs_and_the_other_skips(
     synced, tbsim, celery_app, task_results, redis_server
 ):
     sync.run_cycle()  # the backfill, quickly, before ThingsBoard slows down
     sim(tbsim, "/sim/faults", {"latency_ms": 300})  # a cycle of 4 requests lasts > 1 s
-    with worker_thread(celery_app, pool="threads", concurrency=2):
+    with worker_thread(celery_app, pool="threads", concurrency=2, queues=["sync"]):
         ids = [sync_alarms.delay().id, sync_alarms.delay().id]
         wait_until(lambda: all(i in task_results for i in ids), 30, "both tasks to finish")
 
@@ -67,47 +85,6 @@ def test_two_tasks_at_once_one_runs_and_the_other_skips(
     assert not redis_server.exists(sync.LOCK_KEY)  # released by the run that held it
 
 
-@pytest.fixture
-def worker_process(synced, settings, tmp_path):
-    """start() -> a `celery worker --pool solo` subprocess of the project, on the test's
-    Redis, simulator and (file) database; killed at the end if still alive."""
-    database = connection.settings_dict
-    if database["ENGINE"] != "django.db.backends.sqlite3" or connection.is_in_memory_db():
-        pytest.skip("needs the test database in a SQLite file (tests/conftest.py)")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "alarmdesk.settings",
-        "SECRET_KEY": django_settings.SECRET_KEY,
-        "DATABASE_URL": f"sqlite:///{database['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "TB_URL": synced.url,
-        "TB_SYNC_USERNAME": TENANT[0],
-        "TB_SYNC_PASSWORD": TENANT[1],
-        "CELERY_SKIP_CHECKS": "1",
-    }
-    log_path = tmp_path / "worker.log"
-    processes = []
-
-    def start():
-        command = [sys.executable, "-m", "celery", "-A", "alarmdesk.celery", "worker"]
-        command += ["--pool", "solo", "--loglevel", "INFO", "--without-mingle"]
-        command += ["--without-gossip", "--without-heartbeat", "--hostname", "killed@%h"]
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                command, env=env, cwd=django_settings.BASE_DIR, stdout=log, stderr=log
-            )
-        processes.append(process)
-        return process
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-    if log_path.exists():
-        print(log_path.read_text()[-5000:])  # shown by pytest when the test failed
-
-
 def test_a_worker_killed_mid_cycle_loses_nothing(
     synced, tb, tbsim, celery_app, worker_process, redis_server
 ):
@@ -115,7 +92,7 @@ def test_a_worker_killed_mid_cycle_loses_nothing(
     # lasts seconds, and the worker is killed while it is writing them.
     assert len(tb.alarms()) > models.BACKFILL_PAGE_SIZE  # a backfill of two pages at least
     sim(tbsim, "/sim/faults", {"latency_ms": 300})
-    worker = worker_process()
+    worker = worker_process("sync")
     sync_alarms.delay()
 
     # Killed once the backfill has committed its first page and is reading the next: some
