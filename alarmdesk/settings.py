@@ -107,6 +107,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "alarmdesk.accounts.middleware.ThingsBoardSessionMiddleware",
+    "alarmdesk.accounts.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "alarmdesk.urls"
@@ -167,6 +168,11 @@ SESSION_COOKIE_AGE = 7 * 24 * 3600
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# Pages are served from the store without asking ThingsBoard, so a session is confirmed with
+# ThingsBoard (a token refresh, which re-loads the user) before every action, and before a
+# read once this many seconds have passed since the last confirmation: a user disabled or
+# deleted in ThingsBoard reads AlarmDesk's pages for at most this long.
+ALARMDESK_SESSION_CHECK_SECONDS = env_int("ALARMDESK_SESSION_CHECK_SECONDS", 120)
 
 ALARMDESK_HTTPS = env_bool("ALARMDESK_HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = ALARMDESK_HTTPS
