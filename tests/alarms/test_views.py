@@ -309,6 +309,20 @@ def test_a_slow_thingsboard_gets_one_call_not_five(as_user, store):
     assert sum(v["count"] for route, v in routes.items() if " /api/" in route) == 1
 
 
+def test_a_thingsboard_slowing_down_mid_page_gets_no_more_calls_once_the_page_is_late(
+    as_user, store
+):
+    client = as_user(TENANT)
+    alarm = Alarm.objects.filter(originator_type="DEVICE").first()
+    sim(store, "/sim/faults", {"latency_ms": 700})  # the alarm, comments, assignees: 2.1 s
+    sim(store, "/sim/stats/reset")
+    response = client.get(f"/alarms/{alarm.id}/")
+    assert response.status_code == 200
+    assert "Telemetry unavailable" in response.content.decode()
+    routes = sim(store, "/sim/stats", method="GET")["routes"]
+    assert sum(v["count"] for route, v in routes.items() if " /api/" in route) == 3
+
+
 def test_an_alarm_deleted_in_thingsboard_is_shown_as_such(as_user, store):
     client = as_user(TENANT)
     alarm = Alarm.objects.filter(cleared=True).first()
