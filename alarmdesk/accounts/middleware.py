@@ -1,6 +1,9 @@
+import logging
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.sessions.backends.base import UpdateError
+from django.db import DatabaseError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -8,7 +11,11 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
+from alarmdesk.database import retry_when_locked
+
 from .tokens import SESSION_KEY, SignInRequired, session_user
+
+log = logging.getLogger(__name__)
 
 
 def safe_next(request, value):
@@ -50,7 +57,9 @@ class ThingsBoardSessionMiddleware:
 
     def __call__(self, request):
         request.tb_user = SimpleLazyObject(lambda: session_user(request))
-        return self.get_response(request)
+        response = self.get_response(request)
+        _save_session(request)
+        return response
 
     def process_exception(self, request, exception):
         if isinstance(exception, SignInRequired):
@@ -58,6 +67,22 @@ class ThingsBoardSessionMiddleware:
                 request, "Your ThingsBoard session has ended: please sign in again."
             )
         return None
+
+
+def _save_session(request):
+    """Save a session changed by the request (a refreshed token pair) before Django's
+    SessionMiddleware would, retried while the database is locked: a locked database must
+    not turn an action ThingsBoard already did into an error page. If it stays locked, the
+    session keeps its previous pair, whose refresh token ThingsBoard still accepts."""
+    session = request.session
+    if not session.modified or session.is_empty():
+        return
+    try:
+        retry_when_locked(session.save)
+    except (DatabaseError, UpdateError):
+        log.error("session not saved: the database stayed locked", exc_info=True)
+        session.modified = False  # given up: Django's middleware would answer 400
+    # Once saved, Django's middleware saves it again (a quick write) and sets the cookie.
 
 
 class NoStoreMiddleware:

@@ -11,14 +11,14 @@ been done: the alarm is read back (a GET, safe to repeat) and the user told what
 """
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import DatabaseError, OperationalError
+from django.db import DatabaseError
 from django.utils import timezone
 
 from alarmdesk.accounts.tokens import SignInRequired, tb_call
+from alarmdesk.database import retry_when_locked
 from alarmdesk.redis_client import get_redis, key
 from alarmdesk.thingsboard import errors
 
@@ -140,26 +140,13 @@ def _complete(entry, result):
     if not result.ok:
         detail = f"{detail}: {result.message}" if detail else result.message
     try:
-        _retrying(
+        retry_when_locked(
             lambda: AuditEntry.objects.filter(id=entry.id).update(
                 outcome=result.outcome, detail=detail
             )
         )
     except DatabaseError:
         log.error("audit entry %s left pending: %s", entry.id, result, exc_info=True)
-
-
-def _retrying(write, attempts=3, pause=0.25):
-    """`write()`, again after a pause when the database is locked (SQLite: another process
-    held the write lock longer than the busy timeout)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return write()
-        except OperationalError:
-            if attempt == attempts:
-                raise
-            log.warning("database busy; retrying a write (%d of %d)", attempt + 1, attempts)
-            time.sleep(pause * attempt)
 
 
 def _outcome(request, user, action, alarm_id, assignee, text, entry):

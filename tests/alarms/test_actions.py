@@ -232,12 +232,14 @@ def quick_busy_timeout():
     options["timeout"] = saved
 
 
-def hold_write_lock(path, after, seconds):
-    """Another process's long write: the database's write lock, held for `seconds`."""
+def hold_write_lock(path, seconds):
+    """Another process's long write: the database's write lock, taken once the action's
+    pending audit entry is written (ThingsBoard is being called), held for `seconds`."""
 
     def hold():
-        time.sleep(after)
         other = sqlite3.connect(path, isolation_level=None)
+        pending = "SELECT count(*) FROM alarms_auditentry WHERE outcome = 'pending'"
+        wait_until(lambda: other.execute(pending).fetchone()[0], 30, "the pending entry")
         other.execute("BEGIN IMMEDIATE")
         time.sleep(seconds)
         other.execute("ROLLBACK")
@@ -256,7 +258,7 @@ def test_an_action_that_reached_thingsboard_is_logged_though_the_database_was_lo
     sim(store, "/sim/faults", {"latency_ms": 1000})
     # Locked while ThingsBoard acts, and for a while after it answered: the first tries to
     # complete the audit entry fail, a later one succeeds.
-    holder = hold_write_lock(quick_busy_timeout, after=0.4, seconds=1.9)
+    holder = hold_write_lock(quick_busy_timeout, seconds=1.5)
 
     response = act(client, alarm, action="ack")
     holder.join()
@@ -273,7 +275,7 @@ def test_a_database_locked_for_long_keeps_the_action_in_the_log_as_pending(
     client = as_user(TENANT)
     alarm = waiting_alarm()
     sim(store, "/sim/faults", {"latency_ms": 1000})
-    holder = hold_write_lock(quick_busy_timeout, after=0.4, seconds=5)
+    holder = hold_write_lock(quick_busy_timeout, seconds=5)
 
     response = act(client, alarm, action="ack")
     holder.join()
