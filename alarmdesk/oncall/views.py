@@ -16,6 +16,7 @@ from alarmdesk.alarms.models import FALSE, SEVERITIES
 from .models import Preference
 
 SHOWN = 100
+NOT_SAVED = "Those choices were not understood, so nothing was saved."
 
 
 class OncallActionForm(forms.Form):
@@ -64,7 +65,8 @@ def oncall(request):
 def _act(request, user):
     form = OncallActionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "That action was not understood.")
+        reasons = " ".join(f"{name}: {' '.join(e)}" for name, e in form.errors.items())
+        messages.error(request, f"That action was not understood ({reasons}).")
         return redirect("oncall")
     alarm = access.get_alarm_for(user, form.cleaned_data["alarm"])
     action, text = form.cleaned_data["action"], form.cleaned_data["text"]
@@ -79,8 +81,12 @@ def _act(request, user):
 
 def _save_preferences(request, user):
     form = PreferenceForm(request.POST, instance=Preference.of(user))
-    if form.is_valid():
+    saved = form.is_valid()
+    if saved:
         form.save()
     if request.htmx:
-        return render(request, "oncall/page.html#attention", {"preference": form.instance})
+        context = {"preference": Preference.of(user), "error": None if saved else NOT_SAVED}
+        return render(request, "oncall/page.html#attention", context)
+    if not saved:
+        messages.error(request, NOT_SAVED)
     return redirect("oncall")

@@ -132,6 +132,29 @@ def test_attention_preferences_are_remembered_per_user(as_user):
     assert Preference.objects.count() == 1
 
 
+def test_preferences_not_understood_are_refused_in_words_and_change_nothing(as_user):
+    client = as_user(TENANT)
+    client.post("/oncall/", {"action": "preferences", "muted": "on", "sounds": ["CRITICAL"]})
+
+    answer = client.post(
+        "/oncall/",
+        {"action": "preferences", "sounds": ["PURPLE"]},
+        headers={"HX-Request": "true"},
+    )
+
+    assert "were not understood, so nothing was saved" in answer.content.decode()
+    assert 'data-muted="true"' in answer.content.decode()  # what is saved, not what was sent
+    assert Preference.objects.get().sounds == ["CRITICAL"]
+
+
+def test_an_action_not_understood_says_why(as_user):
+    client = as_user(TENANT)
+    answer = client.post("/oncall/", {"alarm": "not-an-id", "action": "ack"}, follow=True)
+    assert "That action was not understood (alarm: Enter a valid UUID.)" in (
+        answer.content.decode()
+    )
+
+
 @pytest.mark.parametrize("path", ["/oncall/", "/alarms/{alarm}/"])
 def test_deep_links_survive_signing_in(client, store, path):
     alarm = Alarm.objects.filter(cleared=False).first()
