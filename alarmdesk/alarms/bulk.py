@@ -59,9 +59,15 @@ class _LeaseLost(Exception):
     """This run stalled past its lease and another took the job: it stops at once."""
 
 
-def may_start_another(user):
-    unfinished = BulkJob.objects.filter(user_id=user.id, finished_at=None)
-    return unfinished.count() < MAX_UNFINISHED_PER_USER
+def admitted(job):
+    """Whether the job just written is among its user's MAX_UNFINISHED_PER_USER oldest
+    unfinished ones; if not, it is deleted. Counted after writing it, so two requests at
+    once cannot both slip under the limit (the later job is the one refused)."""
+    oldest = BulkJob.objects.filter(user_id=job.user_id, finished_at=None).order_by("id")
+    if job.id in oldest.values_list("id", flat=True)[:MAX_UNFINISHED_PER_USER]:
+        return True
+    job.delete()
+    return False
 
 
 def run(job_id):

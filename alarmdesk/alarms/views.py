@@ -21,7 +21,7 @@ from alarmdesk.accounts.tokens import tb_call
 from alarmdesk.thingsboard import errors
 
 from . import access, actions, tasks, telemetry
-from .bulk import TOO_MANY, may_start_another
+from .bulk import TOO_MANY, admitted
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import BULK_CHOICES, ActionForm, BulkForm
 from .live import scope_version, unchanged
@@ -266,9 +266,6 @@ def bulk(request):
     if not form.is_valid():
         messages.error(request, form.error_text())
         return redirect(_back_to_list(request))
-    if not may_start_another(user):
-        messages.error(request, TOO_MANY)
-        return redirect(_back_to_list(request))
     alarms = access.visible_alarms(user)
     if form.cleaned_data["all"]:
         choices = filter_choices(user, scope_version(user)[0])
@@ -295,6 +292,9 @@ def bulk(request):
         alarm_ids=ids,
         session_key=request.session.session_key,
     )
+    if not admitted(job):
+        messages.error(request, TOO_MANY)
+        return redirect(_back_to_list(request))
     try:
         tasks.run_bulk_job.delay(job.id)
     except OperationalError:

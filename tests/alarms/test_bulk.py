@@ -99,6 +99,21 @@ def test_a_user_may_have_at_most_two_bulk_jobs_running(as_user, tbsim, celery_ap
     assert job_of(ask(client, ids[4:6]))  # one finished: another may start
 
 
+def test_two_jobs_asked_for_at_once_cannot_both_slip_under_the_limit(as_user, tbsim):
+    client = as_user(TENANT)
+    me = job_of(ask(client, unacked(tbsim, 1)))
+    # Two requests at once: each wrote its job before either counted.
+    racing = [
+        BulkJob.objects.create(
+            user_id=me.user_id, user_email=me.user_email, action="ack", alarm_ids=me.alarm_ids
+        )
+        for _ in range(2)
+    ]
+
+    assert [bulk.admitted(job) for job in racing] == [True, False]
+    assert sorted(BulkJob.objects.values_list("id", flat=True)) == [me.id, racing[0].id]
+
+
 def test_a_bulk_job_whose_worker_is_killed_finishes_on_another_worker_acting_once_per_alarm(
     as_user, tbsim, worker_process, celery_app
 ):
