@@ -1,7 +1,6 @@
 """The sync against the simulator: backfill, fast cycles, reconciliation, failures."""
 
 import contextlib
-import json
 import threading
 import time
 
@@ -10,7 +9,7 @@ import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from alarmdesk.alarms import sync
+from alarmdesk.alarms import account, sync
 from alarmdesk.alarms.models import Alarm, AlarmEvent, SyncState
 from alarmdesk.alarms.store import scope_key
 from alarmdesk.thingsboard.errors import ThingsBoardError, Unavailable
@@ -171,15 +170,15 @@ def test_changes_move_the_counters_of_the_scopes_they_touch(synced, tb, tbsim, r
 
 def test_a_refused_token_signs_in_again_once(synced, tbsim):
     sync.run_cycle()
-    token = sync.get_redis().get(sync.key("sync", "token"))
+    kept = account.ServiceAccount()._stored_pair  # the pair as kept (encrypted) in Redis
 
     # ThingsBoard forgets the session (a logout elsewhere, a restart with a new key).
-    stolen = json.loads(token)["token"]
+    stolen = kept()["token"]
     requests.post(
         f"{tbsim.url}/api/auth/logout", headers={"X-Authorization": f"Bearer {stolen}"}, timeout=5
     ).raise_for_status()
     assert sync.run_cycle()["requests"] == 4
-    assert json.loads(sync.get_redis().get(sync.key("sync", "token")))["token"] != stolen
+    assert kept()["token"] != stolen
 
 
 def test_thingsboard_down_fails_fast_is_recorded_and_the_next_cycle_converges(

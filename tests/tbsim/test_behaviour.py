@@ -1159,6 +1159,7 @@ def test_deleting_the_faults_restores_normal_service(sign_in, tbsim):
         "error_status": 500,
         "rate_limited": False,
         "outage": False,
+        "write_answer_delay_ms": 0,
     }
     assert requests.get(f"{tbsim.url}/sim/faults", timeout=10).json() == cleared
     assert tenant.get("/api/auth/user").status_code == 200
