@@ -198,16 +198,14 @@ def _not_found(request, action, alarm_id):
     """ThingsBoard's 404 may be about the alarm or about the assignee (a user that does not
     exist or was deleted): only a read of the alarm itself says the alarm is gone."""
     try:
-        info = tb_call(request, lambda tb: tb.alarm_info(alarm_id))
+        _read_alarm(request, alarm_id)
     except errors.NotFound:
-        _store(lambda: mark_deleted([alarm_id]))
         return Result(Outcome.NOT_FOUND, GONE)
     except errors.ThingsBoardError:
         return Result(
             Outcome.FAILED,
             "ThingsBoard answered 'not found' and then did not answer: nothing was changed.",
         )
-    _store(lambda: save_alarms([info]))
     if action == "assign":
         return Result(
             Outcome.FAILED,
@@ -234,11 +232,8 @@ def _read_back(request, user, entry, assignee, text):
         if action == "comment":
             reached = _comment_on_alarm(request, user, alarm_id, text, entry.at) is not None
         else:
-            info = tb_call(request, lambda tb: tb.alarm_info(alarm_id))
-            _store(lambda: save_alarms([info]))
-            reached = _reached(action, info, assignee)
+            reached = _reached(action, _read_alarm(request, alarm_id), assignee)
     except errors.NotFound:
-        _store(lambda: mark_deleted([alarm_id]))
         result = Result(Outcome.NOT_FOUND, GONE)
     except errors.ThingsBoardError:
         result = Result(Outcome.UNKNOWN, _unknown(action, goal))
@@ -322,11 +317,21 @@ def _posted_before(request, user, alarm_id, text):
 def _refresh_from_thingsboard(request, alarm_id):
     """After "already done", show the alarm as ThingsBoard has it now."""
     try:
-        info = tb_call(request, lambda tb: tb.alarm_info(alarm_id))
+        _read_alarm(request, alarm_id)
     except errors.ThingsBoardError:
         log.info("could not re-read alarm %s after 'already done'", alarm_id)
-        return
+
+
+def _read_alarm(request, alarm_id):
+    """The alarm as ThingsBoard has it now, written to the store. A 404 to this read (of
+    the alarm itself, unlike an action's 404) proves it is gone: marked deleted, re-raised."""
+    try:
+        info = tb_call(request, lambda tb: tb.alarm_info(alarm_id))
+    except errors.NotFound:
+        _store(lambda: mark_deleted([alarm_id]))
+        raise
     _store(lambda: save_alarms([info]))
+    return info
 
 
 def _detail(action, assignee, text):
@@ -348,13 +353,11 @@ def _claim(request, user, alarm_id, text, bulk_job):
         return _refused_claim(user, alarm_id, "Someone else is claiming this alarm right now.")
     try:
         try:
-            info = tb_call(request, lambda tb: tb.alarm_info(alarm_id))
+            info = _read_alarm(request, alarm_id)
         except errors.NotFound:
-            _store(lambda: mark_deleted([alarm_id]))
             return Result(Outcome.NOT_FOUND, GONE)
         except errors.ThingsBoardError:
             return Result(Outcome.FAILED, UNREACHABLE + (KEPT if text else ""))
-        _store(lambda: save_alarms([info]))
         if info.assignee_id and info.assignee_id != str(user.id):
             holder = f"{_person(info.assignee)} already has this alarm: nothing was changed."
             return _refused_claim(user, alarm_id, holder)
