@@ -26,6 +26,8 @@ from alarmdesk.thingsboard.errors import AuthenticationFailed, ThingsBoardError,
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "thingsboard"
+# While ThingsBoard cannot confirm a session, a read asks again after this many seconds.
+CONFIRM_RETRY_SECONDS = 30
 # Refresh this many seconds before `exp`, so a request never starts with a dying token.
 REFRESH_MARGIN = 60
 
@@ -167,6 +169,12 @@ def confirm_sign_in(request):
             _refresh(request)
     except ThingsBoardError:
         log.warning("could not confirm %s's session with ThingsBoard", data["user"]["email"])
+        if reading:
+            # Not asked again on every page while ThingsBoard is down or slow: the store's
+            # pages stay fast, and the next try comes after CONFIRM_RETRY_SECONDS.
+            retry_at = time.time() + CONFIRM_RETRY_SECONDS
+            data["confirmed_at"] = retry_at - settings.ALARMDESK_SESSION_CHECK_SECONDS
+            request.session.modified = True
 
 
 def tb_call(request, fn):

@@ -84,6 +84,25 @@ def test_reading_within_the_check_interval_asks_thingsboard_nothing(as_user, tbs
     assert requests.get(f"{tbsim.url}/sim/stats", timeout=5).json()["total"] == 0
 
 
+def test_while_thingsboard_is_down_pages_do_not_each_wait_for_a_confirmation(
+    as_user, tbsim, settings
+):
+    settings.ALARMDESK_SESSION_CHECK_SECONDS = 1
+    client = as_user(CUSTOMER_A)
+    time.sleep(1.2)
+    # Down behind its proxy: every call answered 503 (and counted, unlike a dropped one).
+    faults = {"error_rate": 1.0, "error_status": 503}
+    requests.post(f"{tbsim.url}/sim/faults", json=faults, timeout=5).raise_for_status()
+    requests.post(f"{tbsim.url}/sim/stats/reset", timeout=5).raise_for_status()
+
+    for page in ("/alarms/", "/oncall/", "/history/"):
+        assert client.get(page).status_code == 200  # served from the store
+
+    asked = requests.get(f"{tbsim.url}/sim/stats", timeout=5).json()["routes"]
+    refreshes = asked.get("POST /api/auth/token", {}).get("count", 0)
+    assert refreshes == 1  # one confirmation tried, not one a page
+
+
 def test_a_disabled_user_is_signed_out_at_once_on_an_action(as_user, tbsim):
     client = as_user(CUSTOMER_A)
     alarm = active_unacked_of(customer_of(tbsim, CUSTOMER_A))
