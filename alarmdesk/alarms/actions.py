@@ -216,9 +216,14 @@ def _not_found(request, action, alarm_id):
 
 def settle(request, user, entry):
     """Complete a pending entry left by a run that died mid-call (a bulk job's worker
-    killed): read the alarm back and record what is true. A bulk job assigns to the user
-    who asked; a comment's text is the entry's detail."""
+    killed): read the alarm back and record what is true. If the action was not done, it
+    is done now, under the same entry: the alarm was just seen without it, so should the
+    first call still arrive, ThingsBoard refuses one of the two as already done (never for
+    a comment, which ThingsBoard would take twice). A bulk job assigns to the user who
+    asked; a comment's text is the entry's detail."""
     result = _read_back(request, user, entry, user.id, entry.detail)
+    if result.outcome == Outcome.FAILED and entry.action != "comment":  # seen not done
+        result = _outcome(request, user, entry.action, str(entry.alarm_uuid), user.id, "", entry)
     _complete(entry, result)
     return result
 

@@ -6,12 +6,15 @@ import sqlite3
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
 from django.test import Client
 
-from alarmdesk.alarms.models import Alarm, AlarmEvent, AuditEntry
+from alarmdesk.accounts.tokens import session_user
+from alarmdesk.alarms import actions
+from alarmdesk.alarms.models import Alarm, AlarmEvent, AuditEntry, BulkJob
 from tests.alarms.conftest import sim
 from tests.conftest import CUSTOMER_A, TENANT, TbSession, wait_until
 
@@ -275,4 +278,56 @@ def test_an_action_that_reached_thingsboard_is_logged_though_the_database_was_lo
     assert "Acknowledged." in response.content.decode()
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.outcome) == ("ack", logged_as)
+    assert tb_as(store, TENANT).get(f"/api/alarm/info/{alarm.id}").json()["acknowledged"]
+
+
+# --- a dead run's pending entry ---------------------------------------------------------
+
+
+def pending_entry(client, alarm, action="ack"):
+    """What a bulk job's worker killed mid-call leaves: the entry written, no outcome."""
+    user = session_user(SimpleNamespace(session=client.session))
+    job = BulkJob.objects.create(
+        user_id=user.id, user_email=user.email, action=action, alarm_ids=[str(alarm.id)]
+    )
+    entry = AuditEntry.objects.create(
+        user_id=user.id,
+        user_email=user.email,
+        alarm_id=alarm.id,
+        alarm_uuid=alarm.id,
+        action=action,
+        outcome="pending",
+        bulk_job=job,
+    )
+    return SimpleNamespace(session=client.session), user, entry
+
+
+def test_a_pending_action_that_reached_thingsboard_is_settled_as_done_without_a_second_call(
+    as_user, store
+):
+    client = as_user(TENANT)
+    alarm = waiting_alarm()
+    request, user, entry = pending_entry(client, alarm)
+    tb_as(store, TENANT).post(f"/api/alarm/{alarm.id}/ack").raise_for_status()  # it landed
+    sim(store, "/sim/stats/reset")
+
+    result = actions.settle(request, user, entry)
+
+    assert result.outcome == "done"
+    assert AuditEntry.objects.get(id=entry.id).outcome == "done"
+    routes = sim(store, "/sim/stats", method="GET")["routes"]
+    assert "POST /api/alarm/<alarm_id>/ack" not in routes
+
+
+def test_a_pending_action_that_never_reached_thingsboard_is_done_under_the_same_entry(
+    as_user, store
+):
+    client = as_user(TENANT)
+    alarm = waiting_alarm()
+    request, user, entry = pending_entry(client, alarm)
+
+    result = actions.settle(request, user, entry)
+
+    assert result.outcome == "done"
+    assert AuditEntry.objects.get().outcome == "done"  # one entry, completed
     assert tb_as(store, TENANT).get(f"/api/alarm/info/{alarm.id}").json()["acknowledged"]
