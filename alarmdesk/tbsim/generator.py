@@ -4,7 +4,8 @@ import random
 import threading
 
 from .scenarios import SEVERITY_BY_TYPE
-from .telemetry import alarm_types_for_profile
+from .state import now_ms
+from .telemetry import ALARM_RULES, SAMPLE_MS, alarm_types_for_profile
 
 SEVERITIES_UP = {"WARNING": "MINOR", "MINOR": "MAJOR", "MAJOR": "CRITICAL"}
 
@@ -45,8 +46,16 @@ class Generator:
 
     def _raise(self, state, devices):
         device = self.rng.choice(devices)
-        alarm_type = self.rng.choice(alarm_types_for_profile(device.type))
-        info = state.rule_engine_alarm(device.name, alarm_type, SEVERITY_BY_TYPE[alarm_type])
+        # A rule raises an alarm on the reading it has just received, stamped with that
+        # reading's time: the last sample, so a chart opened at once already shows it.
+        ts = now_ms() // SAMPLE_MS * SAMPLE_MS
+        types = [t for t in alarm_types_for_profile(device.type) if _fits(state, device, t, ts)]
+        if not types:
+            return None
+        alarm_type = self.rng.choice(types)
+        if state.active_alarm(device.id, alarm_type) is not None:
+            ts = None  # a re-trigger: its endTs must not move back
+        info = state.rule_engine_alarm(device.name, alarm_type, SEVERITY_BY_TYPE[alarm_type], ts)
         return {
             "event": "raised",
             "alarm": info["id"]["id"],
@@ -67,6 +76,21 @@ class Generator:
         alarm = self.rng.choice(active)
         state.rule_engine_clear(alarm.id)
         return {"event": "cleared", "alarm": alarm.id}
+
+
+def _fits(state, device, alarm_type, ts):
+    """Whether the device's reading at `ts` can raise this alarm: there is one (an offline
+    device sends none, so it can only stay silent), and it is not the reading of another
+    alarm on the same key (one reading is not both below 10 °C and above 30 °C)."""
+    key = ALARM_RULES[alarm_type].key
+    if key is None:
+        return True
+    at, value = state.telemetry.latest(device.id, device.type, [key], ts).get(key, (None, None))
+    return at == ts and not any(
+        (value > rule.threshold if rule.direction == "above" else value < rule.threshold)
+        for rule in ALARM_RULES.values()
+        if rule.key == key and rule.alarm_type != alarm_type
+    )
 
 
 class GeneratorThread(threading.Thread):

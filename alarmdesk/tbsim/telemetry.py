@@ -252,6 +252,7 @@ class Telemetry:
             _Episode(rule, start_ts, end_ts)
         )
         self._indexes.pop((device_id, rule.key), None)
+        self._indexes.pop((device_id, None), None)  # a reading may end a silence
 
     def _find_open(self, device_id: str, alarm_type: str) -> tuple[list[_Episode], int] | None:
         rule = ALARM_RULES.get(alarm_type)
@@ -268,9 +269,39 @@ class Telemetry:
         with self._lock:
             index = self._indexes.get((device_id, key))
             if index is None:
-                index = _build_index(self._episodes.get((device_id, key), ()))
+                episodes = self._episodes.get((device_id, key), ())
+                if key is None:
+                    episodes = self._silences(device_id, episodes)
+                index = _build_index(episodes)
                 self._indexes[(device_id, key)] = index
             return index
+
+    def _silences(self, device_id: str, episodes: list[_Episode]) -> list[_Episode]:
+        """The device's silences, shortened so that every alarm raised by a reading has
+        that reading (its first sample at or after the alarm's start): an alarm raised
+        during a silence ends it (the device came back), and a silence that begins
+        between an alarm's start and its first sample begins just after that sample."""
+        starts = sorted(
+            episode.start
+            for (device, key), of_key in self._episodes.items()
+            if device == device_id and key is not None
+            for episode in of_key
+        )
+        shortened = []
+        for episode in episodes:
+            begins, ends = episode.start, episode.end
+            for start in starts:
+                if start < begins:
+                    begins = max(begins, -(-start // SAMPLE_MS) * SAMPLE_MS + 1)
+                elif ends is None or start < ends:
+                    ends = start
+                    break
+                else:
+                    break
+            if ends is not None:
+                begins = min(begins, ends)
+            shortened.append(replace(episode, start=begins, end=ends))
+        return shortened
 
 
 def _known_keys(profile: str, keys: list[str]) -> list[str]:

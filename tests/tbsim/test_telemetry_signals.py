@@ -4,12 +4,15 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from itertools import pairwise
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from alarmdesk.tbsim.app import Options, Simulator
+from alarmdesk.tbsim.state import now_ms
 from alarmdesk.tbsim.telemetry import (
     ALARM_RULES,
     DEVICE_PROFILES,
@@ -221,6 +224,59 @@ def test_device_offline_until_cleared_stays_silent():
     assert telemetry.last_sample_ts("dev-1", START + 30 * DAY) < START
     telemetry.close_episode("dev-1", "Device Offline", END)
     assert telemetry.last_sample_ts("dev-1", START + 30 * DAY) == START + 30 * DAY - 17_000
+
+
+def test_a_reading_alarm_on_a_silent_device_ends_its_silence_with_that_reading():
+    telemetry = Telemetry()
+    telemetry.open_episode("dev-1", "Device Offline", START)
+    telemetry.open_episode("dev-1", "High Temperature", START + 2 * HOUR)
+    assert not readings(telemetry, "thermostat", "temperature", START, START + 2 * HOUR)
+    series = readings(telemetry, "thermostat", "temperature", START + 2 * HOUR, END)
+    assert series
+    assert all(value > 30 for _, value in series)
+    assert telemetry.is_online("dev-1", END)
+
+
+def first_reading_since(state, alarm, until):
+    """The originator's first reading of the alarm's key at or after its start, or None."""
+    device = state.devices[alarm.originator_id]
+    key = ALARM_RULES[alarm.type].key
+    series = state.telemetry.history(
+        device.id, device.type, [key], alarm.start_ts, until, limit=1, order_desc=False
+    )
+    return next(iter(series.get(key, ())), (None, None))[1]
+
+
+def reading_alarms(alarms, state):
+    """The alarms raised by a device's reading (not by its silence, nor by a client)."""
+    rules = {rule.alarm_type for rule in THRESHOLD_RULES}
+    return [a for a in alarms if a.originator_id in state.devices and a.type in rules]
+
+
+def test_every_demo_alarm_shows_the_reading_that_raised_it():
+    state = Simulator(Options(scenario="demo")).state
+    now = now_ms()
+    for alarm in reading_alarms(state.alarms.values(), state):
+        until = alarm.clear_ts + 1 if alarm.cleared else now + 1
+        value = first_reading_since(state, alarm, until)
+        rule = ALARM_RULES[alarm.type]
+        assert value is not None, (alarm.type, alarm.originator_id)
+        assert beyond(rule, value), (alarm.type, alarm.originator_id, value)
+
+
+def test_an_alarm_the_generator_raises_shows_its_reading_at_once():
+    sim = Simulator(Options(scenario="demo"))
+    state, seen = sim.state, 0
+    for _ in range(300):
+        for event in sim.generator_step():
+            alarm = state.alarms[str(uuid.UUID(event["alarm"]))]
+            if event["event"] != "raised" or not reading_alarms([alarm], state):
+                continue
+            value = first_reading_since(state, alarm, now_ms() + 1)
+            assert value is not None, (alarm.type, event["device"])
+            assert beyond(ALARM_RULES[alarm.type], value), (alarm.type, event["device"], value)
+            seen += 1
+    assert seen > 20
 
 
 def test_overlapping_alarms_on_different_keys_compose():
