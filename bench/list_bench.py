@@ -370,6 +370,19 @@ def measure_in_process(args, jobs):
     return results
 
 
+def wire_sizes(client, live):
+    """Bytes of the default page and of a refresh that re-renders (the scope's counter moved
+    since the page was drawn: `v` is stale), plain and gzipped as a browser gets them."""
+    stale = re.sub(r"([?&]v=)[^&]*", r"\g<1>stale", live)
+    sizes = {}
+    for key, url, headers in (("page", "/alarms/", {}), ("poll", stale, HTMX)):
+        plain = client.get(url, headers=headers).content
+        packed = client.get(url, headers={**headers, "Accept-Encoding": "gzip"})
+        assert packed.get("Content-Encoding") == "gzip", "the answer was not compressed"
+        sizes[key] = (len(plain), len(packed.content))
+    return sizes
+
+
 def statements(client, case):
     """The statements one request of `case` runs: [(sql, params)]."""
     from django.db import connection
@@ -613,6 +626,20 @@ def table_rows(args, r):
         for case in r["cases"]:
             rows.append(timing_row(case, r["http"][case.key], f"HTTP, n={args.http_requests}"))
 
+    for key, label, target in (
+        ("page", "default page (50 rows)", 5_000),
+        ("poll", "refresh after a change (re-rendered table)", 2_000),
+    ):
+        plain, packed = r["wire"][key]
+        rows.append(
+            (
+                f"on the wire, gzip: {label}",
+                f"{packed / 1000:.1f} KB ({plain / 1000:.1f} KB uncompressed)",
+                f"{target / 1000:g} KB",
+                verdict(packed <= target),
+            )
+        )
+
     w = r["watch"]
     watchers = w["watchers"]
     api = sum(w["routes"].values())
@@ -693,6 +720,7 @@ def measure(args, pinned, workdir, url, started):
     r["in_process"] = measure_in_process(args, jobs)
     r["costs"] = [(case, statement_costs(client, case)) for case, client in jobs if not case.htmx]
     r["plans"] = default_plans(tenant, "tenant admin") + default_plans(customer, "customerA")
+    r["wire"] = wire_sizes(tenant, live_url(page))
     if args.queries:
         print_queries(tenant, cases)
 
