@@ -24,6 +24,7 @@ def sync_status(request):
             "as_of": last_success and datetime.fromisoformat(last_success),
             "loading_percent": percent if percent is not None and percent < 100 else None,
             "never": not current,
+            "stale_after": STALE_AFTER_INTERVALS * settings.ALARMDESK_SYNC_SECONDS,
             "failing": bool(current.get("last_error"))
             or age is None
             or age > STALE_AFTER_INTERVALS * settings.ALARMDESK_SYNC_SECONDS,

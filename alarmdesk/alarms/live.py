@@ -16,21 +16,25 @@ log = logging.getLogger(__name__)
 
 
 def scope_version(user):
-    """(version, last successful sync as ISO 8601 or None); version "" if Redis is down,
-    which makes every refresh a full one rather than a frozen page."""
+    """(version, last successful sync as ISO 8601 or None, whether the last sync run failed);
+    version "" if Redis is down, which makes every refresh a full one rather than a frozen
+    page."""
     try:
         counter, status = get_redis().mget(scope_key(*scope_of(user)), STATUS_KEY)
     except Exception:
         log.warning("Redis unavailable for the live refresh", exc_info=True)
-        return "", None
-    as_of = json.loads(status).get("last_success") if status else None
-    return (counter or b"0").decode(), as_of
+        return "", None, False
+    published = json.loads(status) if status else {}
+    failing = bool(published.get("last_error"))
+    return (counter or b"0").decode(), published.get("last_success"), failing
 
 
-def unchanged(as_of):
+def unchanged(as_of, sync_failing):
     """The answer to a refresh whose scope has not moved: nothing to swap (htmx ignores a
-    204), and the sync's time for the page's "as of"."""
+    204), and the sync's time and health for the page's "as of" and its banner (live.js)."""
     response = HttpResponse(status=204)
     if as_of:
         response["X-Sync-As-Of"] = as_of
+    if sync_failing:
+        response["X-Sync-Failing"] = "1"
     return response

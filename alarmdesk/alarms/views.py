@@ -107,10 +107,10 @@ def _refused(request, form, context):
 @vary_on_headers("HX-Request")
 def alarm_list(request):
     user = request.tb_user
-    version, as_of = scope_version(user)
+    version, as_of, sync_failing = scope_version(user)
     if request.htmx and version and request.GET.get("v") == version:
         # Nothing changed in this user's scope: nothing to swap (htmx ignores a 204).
-        return unchanged(as_of)
+        return unchanged(as_of, sync_failing)
     alarms = access.visible_alarms(user)
     choices = filter_choices(user, version)
     form = AlarmFilter(request.GET, types=choices["types"])
@@ -120,6 +120,7 @@ def alarm_list(request):
         "version": version,
         "rendered_at": time.time(),
         "as_of": as_of,
+        "sync_failing": sync_failing,
         "customers": titles.items(),
         "assignees": choices["assignees"],
     }

@@ -47,15 +47,16 @@ def oncall(request):
         if request.POST.get("action") == "preferences":
             return _save_preferences(request, user)
         return _act(request, user)
-    version, as_of = scope_version(user)
+    version, as_of, sync_failing = scope_version(user)
     if request.htmx and version and request.GET.get("v") == version:
-        return unchanged(as_of)
+        return unchanged(as_of, sync_failing)
     waiting = _alarms(user)
     context = {
         "alarms": waiting[:SHOWN],
         "count": waiting.count(),
         "version": version,
         "as_of": as_of,
+        "sync_failing": sync_failing,
         "preference": Preference.of(user),
     }
     template = "oncall/page.html#oncall-list" if request.htmx else "oncall/page.html"

@@ -1,21 +1,111 @@
-// The live list: an unchanged refresh answers 204 with the sync's time in X-Sync-As-Of;
-// keep "as of hh:mm:ss" current from it without swapping anything.
-document.addEventListener("htmx:afterRequest", (event) => {
-  const xhr = event.detail.xhr;
-  if (!xhr || xhr.status !== 204) return;
-  const asOf = xhr.getResponseHeader("X-Sync-As-Of");
-  const label = document.getElementById("as-of");
-  if (!asOf || !label || label.dataset.asOf === asOf) return;
-  label.dataset.asOf = asOf;
-  const time = label.querySelector("time");
-  if (time) {
-    time.dateTime = asOf;
-    time.textContent = asOf.slice(11, 19);
-  }
-});
+// What the live pages (the list and on-call) do between refreshes, in one place.
+//
+// An unchanged refresh answers 204 with the sync's time in X-Sync-As-Of (and X-Sync-Failing
+// when its last run failed); a changed one swaps a fragment whose #as-of carries the same in
+// data attributes. From either, the page keeps "as of" and every age current, and says in
+// #live-status, without reload, when the sync is failing or late or when AlarmDesk itself
+// does not answer; the words go away once things recover.
+(() => {
+  const POLLING = new Set(["alarm-table", "oncall-list"]);
+  // `unreachable`: null when the last refresh was answered, else the failed answer's status
+  // (0: no answer at all).
+  const state = { asOf: null, syncFailing: false, unreachable: null };
 
-// A hidden tab does not poll (htmx's trigger filters would need eval, which the CSP forbids);
-// the next tick after it becomes visible again catches up.
-document.addEventListener("htmx:beforeRequest", (event) => {
-  if (document.hidden && event.detail.elt.id === "alarm-table") event.preventDefault();
-});
+  function age(seconds) {
+    // As the server's `age` filter writes it: 45s, 12m, 3h, 2d.
+    for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]]) {
+      if (seconds >= size) return `${Math.floor(seconds / size)}${unit}`;
+    }
+    return `${Math.max(0, Math.floor(seconds))}s`;
+  }
+
+  function secondsSince(iso) {
+    return (Date.now() - Date.parse(iso)) / 1000;
+  }
+
+  function showAsOf() {
+    const label = document.getElementById("as-of");
+    const time = label && label.querySelector("time");
+    if (!time || !state.asOf || label.dataset.asOf === state.asOf) return;
+    label.dataset.asOf = state.asOf;
+    time.dateTime = state.asOf;
+    time.textContent = state.asOf.slice(11, 19);
+  }
+
+  function showAges() {
+    document.querySelectorAll("time[data-age]").forEach((time) => {
+      time.textContent = `${age(secondsSince(time.dateTime))} ago`;
+    });
+  }
+
+  function showStatus() {
+    const banner = document.getElementById("live-status");
+    if (!banner) return;
+    const staleAfter = Number(banner.dataset.staleAfter || 30);
+    const asOf = state.asOf ? `${state.asOf.slice(11, 19)} UTC` : "an unknown time";
+    const late = state.asOf && secondsSince(state.asOf) > staleAfter;
+    let words = "";
+    if (state.unreachable !== null) {
+      const what = state.unreachable ? `failed (error ${state.unreachable})` : "is not answering";
+      words = `AlarmDesk ${what}: this page shows alarms as of ${asOf} and is not updating. ` +
+        "It keeps trying by itself.";
+    } else if (state.syncFailing || late) {
+      const ago = state.asOf ? ` (${age(secondsSince(state.asOf))} ago)` : "";
+      words = `The alarm sync is failing: alarms are as of ${asOf}${ago}. ` +
+        "Actions still go to ThingsBoard directly.";
+    }
+    banner.textContent = words;
+    banner.hidden = !words;
+    // The server's own notice, drawn with the page, goes once the sync is well again.
+    document.querySelectorAll("[data-sync-notice]").forEach((notice) => {
+      notice.hidden = !state.syncFailing && !late;
+    });
+  }
+
+  function readFragment() {
+    const label = document.getElementById("as-of");
+    if (!label) return;
+    state.asOf = label.dataset.asOf || state.asOf;
+    state.syncFailing = label.dataset.syncFailing === "1";
+  }
+
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (!POLLING.has(event.detail.elt.id)) return;
+    const xhr = event.detail.xhr;
+    const status = xhr ? xhr.status : 0;
+    state.unreachable = status === 0 || status >= 500 ? status : null;
+    if (xhr && xhr.status === 204) {
+      state.asOf = xhr.getResponseHeader("X-Sync-As-Of") || state.asOf;
+      state.syncFailing = xhr.getResponseHeader("X-Sync-Failing") === "1";
+      showAsOf();
+    }
+    showStatus();
+  });
+
+  // A refresh that reached no server (network down, AlarmDesk stopped).
+  document.addEventListener("htmx:sendError", (event) => {
+    if (!POLLING.has(event.detail.elt.id)) return;
+    state.unreachable = 0;
+    showStatus();
+  });
+
+  document.addEventListener("htmx:afterSettle", () => {
+    readFragment();
+    showAges();
+    showStatus();
+  });
+
+  // A hidden tab does not poll the list (htmx's trigger filters would need eval, which the
+  // CSP forbids); the next tick after it becomes visible again catches up. On-call polls on:
+  // it is what calls for attention from a background tab.
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    if (document.hidden && event.detail.elt.id === "alarm-table") event.preventDefault();
+  });
+
+  readFragment();
+  showStatus();
+  setInterval(() => {
+    showAges();
+    showStatus();
+  }, 10000);
+})();
