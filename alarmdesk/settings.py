@@ -220,6 +220,30 @@ TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = False
 USE_TZ = True
 
+
+def env_times_of_day(name):
+    """Times of day as (hour, minute) pairs, in order: "HH:MM" separated by commas."""
+    value = env_str(name)
+    if value is None:
+        return ()
+    times = []
+    for item in value.split(","):
+        hour, colon, minute = item.strip().partition(":")
+        digits = (hour + minute).isascii() and (hour + minute).isdigit()
+        if not (colon and len(hour) == len(minute) == 2 and digits):
+            raise ImproperlyConfigured(f"{name} must be times like 07:00,19:00, not {value!r}")
+        if int(hour) > 23 or int(minute) > 59:
+            raise ImproperlyConfigured(f"{name}: {item.strip()} is not a time of day")
+        times.append((int(hour), int(minute)))
+    if len(set(times)) < len(times):
+        raise ImproperlyConfigured(f"{name} gives the same time twice: {value!r}")
+    return tuple(sorted(times))
+
+
+# "My shift" on /history/ runs from the last of these times (in TIME_ZONE) to now; none:
+# the last 12 hours.
+ALARMDESK_SHIFTS = env_times_of_day("ALARMDESK_SHIFTS")
+
 # Sign-in attempts that may reach ThingsBoard in LOGIN_THROTTLE_SECONDS: per username and
 # client address together (a success starts that count again), and per address alone, where
 # every attempt counts, successful or not.

@@ -2,6 +2,7 @@
 block; colours come from the stylesheet (classes), and each page also gives the figures as a
 table for screen readers."""
 
+import math
 from datetime import UTC, datetime
 
 from django.utils.html import format_html, format_html_join
@@ -9,34 +10,59 @@ from django.utils.safestring import mark_safe
 
 from alarmdesk.alarms.models import SEVERITIES
 
-WIDTH, HEIGHT, LEFT, BOTTOM = 720, 220, 40, 24
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 220, 40, 24, 10
 
 
 def _day_label(day_ms):
     return datetime.fromtimestamp(day_ms / 1000, tz=UTC).strftime("%b %-d")
 
 
-def _frame(content, label, maximum, unit=""):
-    """The SVG with its y axis (0 and the maximum) and an accessible name."""
+def nice_axis(most, *, least_step=1):
+    """Round y ticks for values up to `most`: a step of 1, 2 or 5 times a power of ten (at
+    least `least_step`), at most 5 steps and at least 2, from 0. Returns (step, top)."""
+    magnitude = 10 ** math.floor(math.log10(max(most, least_step) / 5))
+    step = next(
+        s
+        for s in (m * magnitude * 10**k for k in (0, 1) for m in (1, 2, 5))
+        if s >= least_step and math.ceil(most / s) <= 5
+    )
+    return step, step * max(2, math.ceil(most / step))
+
+
+def _frame(content, label, step, top, unit=""):
+    """The SVG with its y axis (a line and a label at every step) and an accessible name."""
+    ticks = format_html_join(
+        "",
+        '<line x1="{}" y1="{}" x2="{}" y2="{}" class="{}"/>'
+        '<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>',
+        (
+            (
+                LEFT,
+                f"{y:.1f}",
+                WIDTH,
+                f"{y:.1f}",
+                "axis" if i == 0 else "grid",
+                LEFT - 4,
+                f"{y + 4:.1f}",
+                f"{i * step:g}{unit}" if i else "0",
+            )
+            for i in range(round(top / step) + 1)
+            if (y := _y(i * step, top)) is not None
+        ),
+    )
     return format_html(
-        '<svg viewBox="0 0 {} {}" role="img" aria-label="{}" class="chart">'
-        '<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>'
-        '<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>'
-        '<text x="{}" y="{}" class="tick" text-anchor="end">0</text>{}</svg>',
+        '<svg viewBox="0 0 {} {}" role="img" aria-label="{}" class="chart">{}{}</svg>',
         WIDTH,
         HEIGHT,
         label,
-        LEFT,
-        HEIGHT - BOTTOM,
-        WIDTH,
-        HEIGHT - BOTTOM,
-        LEFT - 4,
-        12,
-        f"{maximum:g}{unit}",
-        LEFT - 4,
-        HEIGHT - BOTTOM,
+        ticks,
         content,
     )
+
+
+def _y(value, top):
+    """The height in the SVG of `value` on an axis from 0 to `top`."""
+    return HEIGHT - BOTTOM - value * (HEIGHT - BOTTOM - TOP) / top
 
 
 def _x_labels(days, slot):
@@ -57,18 +83,17 @@ def alarms_per_day(per_day):
     days = [day for day, _ in per_day]
     if not days:
         return ""
-    most = max((sum(counts.values()) for _, counts in per_day), default=0) or 1
+    step, top = nice_axis(max(sum(counts.values()) for _, counts in per_day))
     slot = (WIDTH - LEFT) / len(days)
-    scale = (HEIGHT - BOTTOM - 16) / most
     bars = []
     for i, (day, counts) in enumerate(per_day):
-        y = HEIGHT - BOTTOM
+        below = 0
         for severity in SEVERITIES:
             count = counts.get(severity, 0)
             if not count:
                 continue
-            height = count * scale
-            y -= height
+            y, height = _y(below + count, top), _y(below, top) - _y(below + count, top)
+            below += count
             bars.append(
                 format_html(
                     '<rect x="{}" y="{}" width="{}" height="{}" class="bar-{}">'
@@ -84,28 +109,30 @@ def alarms_per_day(per_day):
                 )
             )
     content = mark_safe("".join(bars) + _x_labels(days, slot))
-    return _frame(content, "Alarms per day, stacked by severity", most)
+    return _frame(content, "Alarms per day, stacked by severity", step, top)
 
 
 def trend(points):
-    """Median time to acknowledge and to clear per day, in hours, as two lines."""
+    """Median time to acknowledge and to clear per day, as two lines: in minutes when every
+    median is under an hour, else in hours."""
     days = [day for day, _, _ in points]
     values = [v for _, ack, clear in points for v in (ack, clear) if v is not None]
     if not values:
         return ""
-    most = max(values) / 3_600_000 or 1
+    unit, size, words = (
+        ("m", 60_000, "minutes") if max(values) < 3_600_000 else ("h", 3_600_000, "hours")
+    )
+    step, top = nice_axis(max(values) / size)
     slot = (WIDTH - LEFT) / len(days)
-    scale = (HEIGHT - BOTTOM - 16) / most
 
     def line(index, css):
         coordinates = [
-            f"{LEFT + slot * (i + 0.5):.1f},{HEIGHT - BOTTOM - hours * scale:.1f}"
+            f"{LEFT + slot * (i + 0.5):.1f},{_y(point[index] / size, top):.1f}"
             for i, point in enumerate(points)
-            if (hours := None if point[index] is None else point[index] / 3_600_000) is not None
+            if point[index] is not None
         ]
         return format_html('<polyline points="{}" class="{}"/>', " ".join(coordinates), css)
 
     content = mark_safe(line(1, "line-ack") + line(2, "line-clear") + _x_labels(days, slot))
-    return _frame(
-        content, "Median time to acknowledge and to clear per day, in hours", round(most, 1), " h"
-    )
+    label = f"Median time to acknowledge and to clear per day, in {words}"
+    return _frame(content, label, step, top, unit)

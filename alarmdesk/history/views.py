@@ -2,11 +2,14 @@
 
 import csv
 from datetime import UTC, datetime, time, timedelta
+from urllib.parse import urlencode
 
 from django import forms
-from django.db.models import Count
+from django.conf import settings
+from django.db.models import Count, Q
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -14,10 +17,11 @@ from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.alarms import access
 from alarmdesk.alarms.filters import AlarmFilter, filter_choices, page_and_pages, to_ms
 from alarmdesk.alarms.live import scope_version
-from alarmdesk.alarms.models import FALSE, Customer
+from alarmdesk.alarms.models import FALSE, TRUE, Customer
 from alarmdesk.alarms.templatetags.alarm_tags import ms_datetime
 
 from . import charts
+from .shifts import shift_start
 from .stats import FLAPPING_AT, summarize
 
 PAGE_SIZE = 50
@@ -55,7 +59,24 @@ FIELDS = (
     "cleared_by",
     "actors_known",
     "assignee_email",
+    "deleted",
 )
+
+
+# The list's statuses in words, and the two states of ThingsBoard's AlarmStatus an open
+# alarm can be in (ACTIVE_UNACK, ACTIVE_ACK): the handover's figures link to each.
+STATUS_CHOICES = [
+    ("ANY", "Any"),
+    ("ACTIVE", "Active"),
+    ("ACTIVE_UNACK", "Active, unacknowledged"),
+    ("ACTIVE_ACK", "Active, acknowledged"),
+    ("CLEARED", "Cleared"),
+    ("ACK", "Acknowledged"),
+    ("UNACK", "Unacknowledged"),
+]
+OPEN_STATES = {"ACTIVE_UNACK": "UNACK", "ACTIVE_ACK": "ACK"}
+# `handled`: alarms raised before the range and acknowledged (or cleared) in it.
+HANDLED_AT = {"acknowledged": "ack_ts", "cleared": "clear_ts"}
 
 
 class HistoryFilter(AlarmFilter):
@@ -65,17 +86,35 @@ class HistoryFilter(AlarmFilter):
     MAX_DAYS long (two thousand years of them took 48 s and 108 MiB to draw)."""
 
     default_status = "ANY"
+    open_only = False
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False, label="Status")
     hours = forms.IntegerField(min_value=1, max_value=24 * 90, required=False, label="Hours")
+    shift = forms.ChoiceField(
+        choices=[("", "No"), ("current", "My shift")], required=False, label="Shift"
+    )
+    handled = forms.ChoiceField(
+        choices=[("", "Raised in the range"), *((h, h) for h in HANDLED_AT)],
+        required=False,
+        label="Handled",
+    )
     format = forms.ChoiceField(
         choices=[("", "Page"), ("csv", "CSV")], required=False, label="Format"
     )
+
+    def clean_status(self):
+        status = self.cleaned_data["status"]
+        self.open_only = status in OPEN_STATES
+        return OPEN_STATES.get(status, status)
 
     def clean(self):
         data = super().clean()
         if self.errors:
             return data
-        if data.get("hours") and (data.get("since") or data.get("until")):
-            self.add_error("hours", "Choose either hours or dates, not both.")
+        ranges = [data.get("shift"), data.get("hours"), data.get("since") or data.get("until")]
+        if sum(1 for given in ranges if given) > 1:
+            self.add_error(
+                "shift" if data.get("shift") else "hours", "Choose one of my shift, hours or dates."
+            )
             return data
         since, until = self.range_ms()
         first, last = ms_datetime(since).date(), ms_datetime(until - 1).date()
@@ -89,9 +128,12 @@ class HistoryFilter(AlarmFilter):
         return data
 
     def range_ms(self):
-        """[since, until) in epoch ms: `hours` back from now, the days given (a week up to
-        `until` when only it is given), or the last week."""
+        """[since, until) in epoch ms: the current shift, `hours` back from now, the days
+        given (a week up to `until` when only it is given), or the last week."""
         data, now = self.cleaned_data, timezone.now()
+        if data.get("shift"):
+            start = shift_start(now, settings.ALARMDESK_SHIFTS, timezone.get_default_timezone())
+            return to_ms(start), to_ms(now)
         if data.get("hours"):
             return to_ms(now - timedelta(hours=data["hours"])), to_ms(now)
         until = now
@@ -102,8 +144,32 @@ class HistoryFilter(AlarmFilter):
             since = datetime.combine(data["since"], time(), tzinfo=UTC)
         return to_ms(since), to_ms(until)
 
+    @property
+    def preset(self):
+        """Which of the page's preset ranges this is, if any."""
+        data = self.cleaned_data
+        if data.get("shift"):
+            return "shift"
+        if data.get("until") or data.get("hours") not in (None, 24):
+            return None
+        if data.get("hours"):
+            return "24 hours"
+        if data.get("since") is None:
+            return "7 days"
+        return "30 days" if data["since"] == _month_ago().date() else None
+
+    def apply(self, alarms, user, **kwargs):
+        if self.open_only:
+            alarms = alarms.filter(cleared=FALSE)
+        return super().apply(alarms, user, **kwargs)
+
     def within_window(self, alarms):
         since, until = self.range_ms()
+        handled = self.cleaned_data.get("handled")
+        if handled:
+            at = HANDLED_AT[handled]
+            window = {f"{at}__gte": since, f"{at}__lt": until}
+            return alarms.filter(start_ts__lt=since, **window)
         return alarms.filter(start_ts__gte=since, start_ts__lt=until)
 
 
@@ -142,6 +208,16 @@ def table_row(row, titles):
         _seconds(row["start_ts"], row["clear_ts"]),
         row["assignee_email"],
     ]
+
+
+def page_row(row, titles):
+    """One alarm as the page's table shows it: the template writes it in words."""
+    return {
+        **row,
+        "customer": titles.get(row["customer_id"], "") if row["customer_id"] else "",
+        "acknowledged_by": _by(row["acknowledged_by"], row["actors_known"], row["ack_ts"]),
+        "cleared_by": _by(row["cleared_by"], row["actors_known"], row["clear_ts"]),
+    }
 
 
 def spreadsheet_safe(value):
@@ -192,16 +268,26 @@ def history(request):
     summary = summarize(selected, since, until, by_customer=user.is_tenant_admin)
     page, pages = page_and_pages(form.page_number, summary.total, PAGE_SIZE)
     rows = selected.values(*FIELDS)[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    shift = {k: v for k in ("shift", "hours") if (v := form.cleaned_data.get(k))}
     context = {
         "form": form,
+        "presets": _presets(request, form.preset),
         "since": since,
         "until": until,
         "summary": summary,
-        "columns": COLUMNS,
-        "rows": [table_row(row, titles) for row in rows],
+        **_summary_tables(summary, titles),
+        "rows": [page_row(row, titles) for row in rows],
         "page": page,
         "pages": pages,
         "customers": titles,
+        "handover": _handover(alarms, since, until, shift) if shift else None,
+    }
+    return render(request, "history/page.html", context)
+
+
+def _summary_tables(summary, titles):
+    """The summary's charts and the tables beside them."""
+    return {
         "by_customer": [
             (titles.get(c, "No customer") if c else "No customer", n)
             for c, n in summary.by_customer
@@ -219,10 +305,7 @@ def history(request):
             )
         ],
         "flapping_at": FLAPPING_AT,
-        "month_ago": _month_ago(),
-        "handover": _handover(alarms, since, until) if form.cleaned_data.get("hours") else None,
     }
-    return render(request, "history/page.html", context)
 
 
 def _refused(request, form):
@@ -233,7 +316,7 @@ def _refused(request, form):
         return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
     context = {
         "form": form,
-        "month_ago": _month_ago(),
+        "presets": _presets(request, None),
         "customers": Customer.titles(request.tb_user.tenant_id),
     }
     return render(request, "history/page.html", context, status=400)
@@ -243,20 +326,64 @@ def _month_ago():
     return timezone.now() - timedelta(days=30)
 
 
-def _handover(alarms, since, until):
-    """A shift as a handover, over the whole scope: raised, acknowledged (by whom), cleared,
-    and what is still open."""
-    raised = alarms.filter(start_ts__gte=since, start_ts__lt=until)
+def _presets(request, chosen):
+    """The preset ranges as (label, link, whether it is the range shown); a link keeps the
+    other filters."""
+    if settings.ALARMDESK_SHIFTS:
+        start = shift_start(
+            timezone.now(), settings.ALARMDESK_SHIFTS, timezone.get_default_timezone()
+        )
+        my_shift = f"My shift (since {start:%H:%M})"
+    else:
+        my_shift = "My shift (12 hours)"
+    presets = [
+        ("shift", my_shift, {"shift": "current"}),
+        ("24 hours", "24 hours", {"hours": "24"}),
+        ("7 days", "7 days", {}),
+        ("30 days", "30 days", {"since": _month_ago().date().isoformat()}),
+    ]
+    links = []
+    for key, label, params in presets:
+        query = request.GET.copy()
+        for name in ("shift", "hours", "since", "until", "handled", "page", "format"):
+            query.pop(name, None)
+        query.update(params)
+        links.append((label, f"{reverse('history')}?{query.urlencode()}", key == chosen))
+    return links
+
+
+def _handover(alarms, since, until, shift):
+    """A shift as a handover, over the whole scope. The alarms raised in it, each counted
+    once: still open and unacknowledged, acknowledged and open, cleared. Apart: the older
+    alarms acknowledged or cleared in it, who acknowledged, and what is open now. Each
+    figure links to its rows."""
+    counts = alarms.filter(start_ts__gte=since, start_ts__lt=until).aggregate(
+        raised=Count("id"),
+        open=Count("id", filter=Q(cleared=FALSE, acknowledged=FALSE)),
+        acknowledged_only=Count("id", filter=Q(cleared=FALSE, acknowledged=TRUE)),
+        cleared=Count("id", filter=Q(cleared=TRUE)),
+    )
+    older = alarms.filter(start_ts__lt=since).aggregate(
+        acknowledged=Count("id", filter=Q(ack_ts__gte=since, ack_ts__lt=until)),
+        cleared=Count("id", filter=Q(clear_ts__gte=since, clear_ts__lt=until)),
+    )
     acknowledged = alarms.filter(ack_ts__gte=since, ack_ts__lt=until)
-    cleared = alarms.filter(clear_ts__gte=since, clear_ts__lt=until)
-    still_open = alarms.filter(cleared=FALSE, deleted=FALSE)
+    open_now = alarms.filter(cleared=FALSE, deleted=FALSE)
+
+    def rows(**params):
+        return f"{reverse('history')}?{urlencode({**shift, **params})}"
+
     return {
-        "raised": raised.count(),
-        "acknowledged": acknowledged.count(),
+        "range": "this shift" if "shift" in shift else f"these {shift['hours']} hours",
+        "raised": (counts["raised"], rows()),
+        "open": (counts["open"], rows(status="ACTIVE_UNACK")),
+        "acknowledged_only": (counts["acknowledged_only"], rows(status="ACTIVE_ACK")),
+        "cleared": (counts["cleared"], rows(status="CLEARED")),
+        "older_acknowledged": (older["acknowledged"], rows(handled="acknowledged")),
+        "older_cleared": (older["cleared"], rows(handled="cleared")),
         "acknowledged_by": list(
             acknowledged.order_by().values_list("acknowledged_by").annotate(n=Count("id"))
         ),
-        "cleared": cleared.count(),
-        "still_open": still_open.order_by("severity_rank", "start_ts")[:50],
-        "still_open_count": still_open.count(),
+        "open_now": (open_now.count(), reverse("alarm_list")),
+        "open_now_shown": open_now.order_by("severity_rank", "start_ts")[:50],
     }

@@ -1,19 +1,33 @@
 """/history/ and its CSV export, per persona, against the simulator's synced demo data."""
 
 import csv
+import html
 import io
 import re
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from alarmdesk.alarms.filters import to_ms
 from alarmdesk.alarms.models import Alarm
-from alarmdesk.history.views import spreadsheet_safe
+from alarmdesk.history.views import COLUMNS, spreadsheet_safe
 from tests.conftest import CUSTOMER_A, CUSTOMER_B, TENANT, thingsboard_alarm_ids
 
-ROW = re.compile(r'<tr data-alarm-id="([0-9a-f-]{36})">')
+ROW = re.compile(r'<tr data-alarm-id="([0-9a-f-]{36})"')
+FIGURE = re.compile(r'<a href="([^"]+)" data-figure="([a-z-]+)"><strong>(\d+)</strong>')
+
+
+def month_ago():
+    return (timezone.now() - timedelta(days=30)).date().isoformat()
+
+
+def part(html_text, start, end):
+    """The text from `start` to the first `end` after it."""
+    begin = html_text.index(start)
+    return html_text[begin : html_text.index(end, begin)]
 
 
 def table_ids(client, params):
@@ -81,12 +95,106 @@ def test_spreadsheet_formulas_in_alarm_text_are_neutralised(as_user):
     assert row[4] == "'@cmd"
 
 
-def test_my_shift_reads_as_a_handover(as_user):
+def test_the_table_has_human_column_headers_and_the_export_keeps_machine_names(as_user):
     client = as_user(TENANT)
-    html = client.get("/history/", {"hours": 12}).content.decode()
-    assert "Handover" in html
-    open_now = Alarm.objects.filter(cleared=False, deleted=False).count()
-    assert re.search(rf"<strong>{open_now}</strong> still open", html)
+    page = client.get("/history/", {"since": month_ago()}).content.decode()
+    headers = re.findall(
+        r'<th scope="col">([^<]+)</th>', part(page, '<table class="history-table', "</thead>")
+    )
+    assert headers == [
+        "Severity",
+        "Alarm",
+        "Status",
+        "Raised",
+        "Acknowledged",
+        "Cleared",
+        "Customer",
+    ]
+    assert csv_rows(client, {"since": month_ago()})[0] == COLUMNS
+
+
+def test_the_table_says_statuses_and_severities_in_words(as_user):
+    client = as_user(TENANT)
+    page = client.get("/history/", {"since": month_ago()}).content.decode()
+    table = part(page, '<table class="history-table', "</table>")
+    assert not re.search(r">[^<]*\b(ACTIVE|CLEARED)_(UN)?ACK\b", table)
+    assert not re.search(r">[^<]*\b(CRITICAL|MAJOR|MINOR|WARNING|INDETERMINATE)\b", table)
+    assert "Cleared, acknowledged" in table
+    assert "Active, unacknowledged" in table
+    assert "Critical" in table
+
+
+@pytest.mark.parametrize(
+    ("params", "preset"),
+    [
+        ({}, "7 days"),
+        ({"hours": "24"}, "24 hours"),
+        ({"shift": "current"}, "My shift"),
+        ({"since": "month ago"}, "30 days"),
+        ({"since": "2026-01-01", "until": "2026-01-03"}, None),
+        ({"hours": "5"}, None),
+    ],
+)
+def test_the_chosen_range_is_marked_among_the_presets_and_stated(as_user, params, preset):
+    client = as_user(TENANT)
+    if params.get("since") == "month ago":
+        params = {"since": month_ago()}
+    page = client.get("/history/", params).content.decode()
+    presets = part(page, '<p class="presets"', "</p>")
+    chosen = re.findall(r'<a [^>]*aria-current="true"[^>]*>([^<]+)</a>', presets)
+    assert [c.split(" (")[0] for c in chosen] == ([preset] if preset else [])
+    stated = part(page, '<p class="range"', "</p>")
+    assert "Alarms raised from <time" in stated
+    if "since" in params:
+        assert f'datetime="{params["since"]}T00:00:00' in stated
+
+
+def test_my_shift_starts_at_the_last_configured_boundary(as_user, settings):
+    client = as_user(TENANT)
+    start = (timezone.localtime() - timedelta(hours=3)).replace(second=0, microsecond=0)
+    settings.ALARMDESK_SHIFTS = ((start.hour, start.minute),)
+    page = client.get("/history/").content.decode()
+    assert f"My shift (since {start:%H:%M})" in page
+    page = client.get("/history/", {"shift": "current"}).content.decode()
+    assert f'datetime="{start.isoformat()}"' in part(page, '<p class="range"', "</p>")
+    raised = Alarm.objects.filter(start_ts__gte=to_ms(start)).count()
+    assert re.search(rf"</time>:\s*<strong>{raised}</strong>", page)
+
+
+def test_without_configured_shifts_my_shift_is_the_last_12_hours(as_user, settings):
+    client = as_user(TENANT)
+    settings.ALARMDESK_SHIFTS = ()
+    page = client.get("/history/", {"shift": "current"}).content.decode()
+    assert "My shift (12 hours)" in page
+    assert table_ids(client, {"shift": "current"}) == table_ids(client, {"hours": 12})
+
+
+@pytest.mark.parametrize("params", [{"shift": "current"}, {"hours": 12}])
+def test_the_handover_adds_up_and_each_figure_links_to_its_rows(as_user, params):
+    client = as_user(TENANT)
+    page = client.get("/history/", params).content.decode()
+    handover = part(page, '<section class="handover"', "</section>")
+    figures = {name: (html.unescape(href), int(n)) for href, name, n in FIGURE.findall(handover)}
+    raised = figures["raised"][1]
+    assert raised > 0
+    assert raised == sum(figures[name][1] for name in ("open", "acknowledged-only", "cleared"))
+    for name in (
+        "raised",
+        "open",
+        "acknowledged-only",
+        "cleared",
+        "older-acknowledged",
+        "older-cleared",
+    ):
+        href, count = figures[name]
+        url = urlsplit(href)
+        assert url.path in ("", "/history/")
+        linked = {key: values[0] for key, values in parse_qs(url.query).items()}
+        assert len(table_ids(client, linked)) == count, name
+    assert figures["older-acknowledged"][1] + figures["older-cleared"][1] > 0
+    href, count = figures["open-now"]
+    assert href == "/alarms/"
+    assert count == Alarm.objects.filter(cleared=False, deleted=False).count()
 
 
 def test_deleted_alarms_stay_in_the_history(as_user, store):
@@ -179,6 +287,10 @@ def test_the_400_page_keeps_the_filter_form_with_the_error_next_to_the_field(as_
         {"customer": "x"},
         {"q": "x" * 5000},
         {"format": "xls"},
+        {"shift": "yesterday"},
+        {"shift": "current", "hours": "12"},
+        {"shift": "current", "since": "2026-01-01"},
+        {"handled": "forgotten"},
     ],
 )
 def test_every_typed_parameter_not_understood_is_a_400_in_words(as_user, params):

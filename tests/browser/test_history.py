@@ -1,0 +1,59 @@
+"""/history/ in a real Chromium under the strict CSP: on a 1366x768 screen and on a 360-pixel
+phone, the table reads in words and the page never scrolls sideways."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from tests.conftest import TENANT
+
+# A ThingsBoard enum as it travels (ACTIVE_UNACK, CRITICAL, DEVICE), or any snake_case name.
+RAW = re.compile(r"\b[A-Z]{3,}(?:_[A-Z]+)*\b|_")
+SCREENS = {"desktop": (1366, 768, False), "phone": (360, 740, True)}
+
+
+@pytest.fixture(params=SCREENS)
+def screen(request, browser):
+    width, height, mobile = SCREENS[request.param]
+    context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=mobile)
+    page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    yield page
+    context.close()
+
+
+def sign_in(app, page, path):
+    page.goto(f"{app}/login/?next={path}")
+    page.get_by_label("Email").fill(TENANT[0])
+    page.get_by_label("Password").fill(TENANT[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("h1")).to_have_text("History")
+
+
+def test_the_history_table_reads_in_words_without_sideways_scrolling(app, store, screen):
+    since = (timezone.now() - timedelta(days=30)).date().isoformat()
+    sign_in(app, screen, f"/history/?since={since}")
+    table = screen.locator("table.history-table")
+    expect(table.locator("tbody tr").first).to_be_visible()
+    text = table.inner_text()
+    assert RAW.findall(text) == []
+    width = screen.viewport_size["width"]
+    assert screen.evaluate("document.documentElement.scrollWidth") <= width
+    box, room = table.bounding_box(), screen.locator("main").bounding_box()
+    assert box["x"] + box["width"] <= room["x"] + room["width"]  # no column past the edge
+    assert screen.console_errors == []  # a CSP violation would be one
+
+
+def test_my_shift_shows_the_handover_and_round_chart_ticks_on_every_screen(app, store, screen):
+    sign_in(app, screen, "/history/?shift=current")
+    expect(screen.locator(".presets [aria-current=true]")).to_have_text("My shift (12 hours)")
+    expect(screen.locator(".handover")).to_contain_text("raised in this shift")
+    chart = screen.locator("svg.chart").first
+    assert len(chart.locator("text.tick[text-anchor=end]").all()) >= 3
+    width = screen.viewport_size["width"]
+    assert screen.evaluate("document.documentElement.scrollWidth") <= width
+    assert screen.console_errors == []
