@@ -52,8 +52,9 @@ def scope_of(user):
     return ("tenant", user.tenant_id)
 
 
-def unavailable_actions(alarm):
-    """Why each action cannot be used on this alarm now (absent: it can)."""
+def unavailable_actions(alarm, user=None):
+    """Why each action cannot be used on this alarm now (absent: it can). `assign_me` is
+    assigning to `user`, known only when the user is given."""
     reasons = {}
     if alarm.acknowledged:
         reasons["ack"] = "Already acknowledged"
@@ -61,7 +62,10 @@ def unavailable_actions(alarm):
         reasons["clear"] = "Already cleared"
     if alarm.assignee_id is None:
         reasons["unassign"] = "Nobody is assigned"
+    elif user is not None and str(alarm.assignee_id) == str(user.id):
+        reasons["assign_me"] = "Already assigned to you"
     if alarm.deleted:
         gone = "This alarm no longer exists in ThingsBoard"
-        reasons = dict.fromkeys(("ack", "clear", "assign", "unassign", "comment"), gone)
+        actions = ("ack", "clear", "assign", "assign_me", "unassign", "comment")
+        reasons = dict.fromkeys(actions, gone)
     return reasons

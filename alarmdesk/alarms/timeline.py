@@ -1,60 +1,225 @@
-"""An alarm's story in one list: what the sync saw, ThingsBoard's comments (people's and
-its own system entries), and what was done through AlarmDesk."""
+"""An alarm's story in one list, one line per event.
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+Three records describe the same act: the sync's event (ThingsBoard's time, no person),
+ThingsBoard's system comment (the person, by name) and AlarmDesk's audit entry (the person,
+and that it went through AlarmDesk). Lines of the same act, close in time and by the same
+person, are merged into one that names the person.
+"""
 
-from .models import AlarmEvent
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
-EVENT_WORDS = {
-    AlarmEvent.Kind.CREATED: "Raised",
-    AlarmEvent.Kind.RETRIGGERED: "Raised again",
-    AlarmEvent.Kind.SEVERITY_CHANGED: "Severity changed",
-    AlarmEvent.Kind.ACKNOWLEDGED: "Acknowledged",
-    AlarmEvent.Kind.CLEARED: "Cleared",
-    AlarmEvent.Kind.ASSIGNED: "Assigned",
-    AlarmEvent.Kind.UNASSIGNED: "Unassigned",
-    AlarmEvent.Kind.DELETED: "Deleted in ThingsBoard",
+from .models import AlarmEvent, AuditEntry
+
+Kind = AlarmEvent.Kind
+Outcome = AuditEntry.Outcome
+# The records of one act are written within a second of each other; a few seconds leave
+# room for clocks. The sync stamps a change without ThingsBoard's time when it sees it.
+CLOSE = timedelta(seconds=10)
+SEEN_LATE = timedelta(minutes=10)
+
+EVENT_ACTS = {
+    Kind.CREATED: "raised",
+    Kind.RETRIGGERED: "retriggered",
+    Kind.SEVERITY_CHANGED: "severity",
+    Kind.ACKNOWLEDGED: "ack",
+    Kind.CLEARED: "clear",
+    Kind.ASSIGNED: "assign",
+    Kind.UNASSIGNED: "unassign",
+    Kind.DELETED: "deleted",
+}
+# ThingsBoard 4.3+ subtypes, and 3.6-4.2's ACK, CLEAR and ASSIGN (also for unassign).
+SUBTYPE_ACTS = {
+    "ACKED_BY_USER": "ack",
+    "ACK": "ack",
+    "CLEARED_BY_USER": "clear",
+    "CLEAR": "clear",
+    "ASSIGNED_TO_USER": "assign",
+    "UNASSIGNED_BY_USER": "unassign",
+    "UNASSIGNED_FROM_DELETED_USER": "unassign",
+    "SEVERITY_CHANGED": "severity",
+}
+WORDS = {
+    "raised": "Raised",
+    "retriggered": "Raised again",
+    "severity": "Severity changed",
+    "ack": "Acknowledged",
+    "clear": "Cleared",
+    "unassign": "Unassigned",
+    "deleted": "Deleted in ThingsBoard",
+}
+VERBS = {
+    "ack": "acknowledge",
+    "clear": "clear",
+    "assign": "assign",
+    "unassign": "unassign",
+    "comment": "comment on",
+    "claim": "claim",
+}
+OUTCOME_WORDS = {
+    Outcome.PENDING: "no answer yet",
+    Outcome.ALREADY_DONE: "it was already done",
+    Outcome.DENIED: "denied",
+    Outcome.NOT_FOUND: "the alarm no longer existed",
+    Outcome.FAILED: "failed",
+    Outcome.UNKNOWN: "ThingsBoard did not answer",
 }
 
 
 @dataclass(frozen=True)
 class Entry:
     at: datetime
-    source: str  # "event", "comment", "system" or "audit"
+    kind: str  # "change", "comment" or "attempt": how the line looks
     title: str
     text: str = ""
+
+
+@dataclass
+class _Act:
+    at: datetime
+    act: str
+    exact: bool = True  # `at` is ThingsBoard's (or AlarmDesk's) time, not when the sync saw it
     who: str = ""
+    email: str = ""
+    assignee: str = ""
+    text: str = ""
+    through_alarmdesk: bool = False
+    sources: set = field(default_factory=set)
+
+
+def timeline(events, comments, audit, people):
+    """The lines, oldest first, from the sync's events, ThingsBoard's comments and the
+    audit entries; `people` maps user ids to names (never shown: the ids themselves)."""
+    acts = [_from_event(e) for e in events]
+    attempts = []
+    for comment in comments:
+        _merge(acts, _from_comment(comment, people))
+    for entry in audit:
+        if entry.outcome == Outcome.DONE and entry.action in VERBS and entry.action != "claim":
+            _merge(acts, _from_audit(entry, people))
+        elif entry.outcome != Outcome.DONE:
+            attempts.append(_attempt(entry, people))
+    lines = [_line(act) for act in acts] + attempts
+    return sorted(lines, key=lambda line: line.at)
 
 
 def _at(ms):
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def _event(event):
-    at = _at(event.ts) if event.ts else event.observed_at
-    text = ""
-    if event.kind == AlarmEvent.Kind.SEVERITY_CHANGED:
-        text = f"{event.data.get('from')} to {event.data.get('to')}"
-    elif event.kind == AlarmEvent.Kind.ASSIGNED:
-        text = f"to {event.data.get('assignee', '')}"
-    return Entry(at, "event", EVENT_WORDS.get(event.kind, event.kind), text)
+def _from_event(event):
+    act = _Act(
+        _at(event.ts) if event.ts else event.observed_at,
+        EVENT_ACTS.get(event.kind, event.kind),
+        exact=bool(event.ts),
+        sources={"event"},
+    )
+    if event.kind == Kind.SEVERITY_CHANGED:
+        act.text = f"{event.data.get('from')} to {event.data.get('to')}"
+    elif event.kind == Kind.ASSIGNED:
+        act.assignee = event.data.get("assignee", "")
+    return act
 
 
-def _comment(comment):
+def _from_comment(comment, people):
     who = " ".join(filter(None, (comment.first_name, comment.last_name))) or comment.email or ""
-    if comment.type == "SYSTEM":
-        return Entry(_at(comment.created_time), "system", "ThingsBoard", comment.text, who)
-    return Entry(_at(comment.created_time), "comment", "Comment", comment.text, who)
+    who = who or comment.comment.get("userName") or people.get(comment.user_id or "", "")
+    if comment.type != "SYSTEM":
+        return _Act(
+            _at(comment.created_time),
+            "comment",
+            who=who,
+            email=comment.email or "",
+            text=comment.text,
+            sources={"comment"},
+        )
+    act = SUBTYPE_ACTS.get(comment.subtype or "")
+    params = comment.comment
+    if act == "assign" and comment.subtype == "ASSIGN" and not params.get("assigneeId"):
+        act = "unassign"
+    if act is None or comment.subtype == "UNASSIGNED_FROM_DELETED_USER":
+        # A deleted comment, a deleted user: ThingsBoard's own words say it best.
+        return _Act(_at(comment.created_time), "system", text=comment.text, sources={"system"})
+    assignee = params.get("assigneeName") or people.get(str(params.get("assigneeId", "")), "")
+    text = ""
+    if act == "severity":
+        text = f"{params.get('oldSeverity')} to {params.get('newSeverity')}"
+    return _Act(
+        _at(comment.created_time),
+        act,
+        who=who if comment.user_id else "",
+        email=comment.email or "",
+        assignee=assignee,
+        text=text,
+        sources={"system"},
+    )
 
 
-def _audit(entry):
-    title = f"{entry.get_outcome_display()}: {entry.action} through AlarmDesk"
-    return Entry(entry.at, "audit", title, entry.detail, entry.user_email)
+def _from_audit(entry, people):
+    who = people.get(str(entry.user_id), "") or entry.user_email
+    act = _Act(
+        entry.at,
+        entry.action,
+        who=who,
+        email=entry.user_email,
+        through_alarmdesk=True,
+        sources={"audit"},
+    )
+    if entry.action == "comment":
+        act.text = entry.detail
+    elif entry.action == "assign":
+        act.assignee = people.get(entry.detail.removeprefix("assignee ").partition(":")[0], "")
+    return act
 
 
-def timeline(alarm, comments):
-    entries = [_event(e) for e in alarm.events.all()]
-    entries += [_comment(c) for c in comments]
-    entries += [_audit(a) for a in alarm.audit.all()]
-    return sorted(entries, key=lambda entry: entry.at)
+def _merge(acts, new):
+    """Fold `new` into the line of the same act, if there is one; else add it."""
+    for act in acts:
+        if _same(act, new):
+            act.sources |= new.sources
+            act.who = act.who or new.who
+            act.email = act.email or new.email
+            act.assignee = new.assignee or act.assignee
+            act.text = act.text or new.text
+            act.through_alarmdesk |= new.through_alarmdesk
+            if new.exact and not act.exact:
+                act.at, act.exact = new.at, True
+            return
+    acts.append(new)
+
+
+def _same(act, new):
+    if act.act != new.act or act.sources & new.sources:
+        return False
+    if act.email and new.email and act.email.lower() != new.email.lower():
+        return False
+    if act.act == "comment" and act.text != new.text:
+        return False
+    if act.exact:
+        return abs(act.at - new.at) <= CLOSE
+    return timedelta(0) <= act.at - new.at <= SEEN_LATE  # the sync saw it afterwards
+
+
+def _line(act):
+    by = f" by {act.who}" if act.who else ""
+    via = ", through AlarmDesk" if act.through_alarmdesk else ""
+    if act.act == "comment":
+        return Entry(act.at, "comment", f"Comment{by}{via}", act.text)
+    if act.act == "system":
+        return Entry(act.at, "change", act.text)
+    if act.act == "assign":
+        title = f"Assigned to {act.assignee or 'someone'}{by}{via}"
+        return Entry(act.at, "change", title)
+    if act.act == "raised":
+        return Entry(act.at, "change", "Raised")
+    return Entry(act.at, "change", f"{WORDS.get(act.act, act.act)}{by}{via}", act.text)
+
+
+def _attempt(entry, people):
+    who = people.get(str(entry.user_id), "") or entry.user_email
+    verb = VERBS.get(entry.action, entry.action)
+    title = f"{who} tried to {verb} through AlarmDesk: {OUTCOME_WORDS[entry.outcome]}"
+    text = entry.detail
+    if entry.action == "assign":
+        text = text.removeprefix("assignee ").partition(": ")[2]
+    return Entry(entry.at, "attempt", title, text)

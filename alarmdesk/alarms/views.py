@@ -160,6 +160,7 @@ def _float(value):
 
 @tb_login_required
 @require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def alarm_detail(request, alarm_id):
     user = request.tb_user
     if request.method == "POST":
@@ -171,22 +172,54 @@ def alarm_detail(request, alarm_id):
     # seconds: the page shows what it has and says so.
     if source == "live" and time.monotonic() - started > SLOW_SECONDS:
         source = "slow"
-    live = source == "live"
-    comments, candidates = _comments_and_candidates(request, alarm, started) if live else ((), ())
+    context = _main(request, user, alarm, source, started)
     # ThingsBoard slowed down meanwhile: not two more calls for the chart.
     chart_source = source if time.monotonic() - started <= SLOW_SECONDS else "slow"
-    context = {
-        "alarm": alarm,
-        "source": source,
+    context |= {
         "details_json": json.dumps(alarm.details, indent=2, ensure_ascii=False, sort_keys=True),
         "customer_title": _customer_titles(user).get(alarm.customer_id, ""),
-        "timeline": timeline(alarm, comments),
-        "candidates": candidates,
-        "unavailable": access.unavailable_actions(alarm),
-        "action_form": ActionForm(),
         **_telemetry(request, alarm, chart_source),
     }
     return render(request, "alarms/detail.html", context)
+
+
+# The detail page's buttons: (action, the reason key that withholds it, label, style).
+ACTION_BUTTONS = (
+    ("ack", "ack", "Acknowledge", ""),
+    ("clear", "clear", "Clear", "secondary"),
+    ("assign", "assign_me", "Assign to me", "secondary outline"),
+    ("unassign", "unassign", "Unassign", "secondary outline"),
+)
+
+
+def _main(request, user, alarm, source, started, result=None, kept_text=""):
+    """What the page's main fragment (#alarm-main) shows: the state, the actions that fit
+    it, the assign picker, the comment form and the timeline."""
+    comments, candidates = (None, ())
+    if source == "live":
+        comments, candidates = _comments_and_candidates(request, alarm, started)
+    people = {str(c.id): c.display_name for c in candidates}
+    if alarm.assignee_id:
+        name = " ".join(filter(None, (alarm.assignee_first_name, alarm.assignee_last_name)))
+        people.setdefault(str(alarm.assignee_id), name or alarm.assignee_email)
+    unavailable = access.unavailable_actions(alarm, user)
+    withheld = [unavailable[r] for _, r, _, _ in ACTION_BUTTONS if r in unavailable]
+    return {
+        "alarm": alarm,
+        "source": source,
+        "result": result,
+        "kept_text": kept_text,
+        "unavailable": unavailable,
+        "offered": [
+            (action, label, style)
+            for action, reason, label, style in ACTION_BUTTONS
+            if reason not in unavailable
+        ],
+        "withheld": list(dict.fromkeys(withheld)),
+        "candidates": [c for c in candidates if str(c.id) != str(alarm.assignee_id)],
+        "comments_read": comments is not None,
+        "timeline": timeline(alarm.events.all(), comments or (), alarm.audit.all(), people),
+    }
 
 
 def _telemetry(request, alarm, source):
@@ -194,9 +227,10 @@ def _telemetry(request, alarm, source):
     ThingsBoard did not answer (not asked again when it was just found unreachable)."""
     if alarm.originator_type not in telemetry.CHARTED_ORIGINATORS:
         return {"charted": False}
-    chart = telemetry.around_alarm(request, alarm) if source in ("live", "deleted") else None
+    asked = source in ("live", "deleted")
+    chart = telemetry.around_alarm(request, alarm) if asked else None
     if chart is None:
-        return {"charted": True, "chart": None}
+        return {"charted": True, "chart": None, "chart_asked": asked, "chart_source": source}
     return {
         "charted": True,
         "chart": chart,
@@ -225,15 +259,20 @@ def _read_live(request, user, alarm_id):
 
 
 def _comments_and_candidates(request, alarm, started):
-    """The comments, and who may be assigned (not asked for once the page is late)."""
+    """The comments (None when ThingsBoard did not send them), and who may be assigned
+    (not asked for once the page is late)."""
     try:
         comments = tb_call(request, lambda tb: tb.comments(alarm.id, page_size=200)).data
-        if time.monotonic() - started > SLOW_SECONDS:
-            return comments, ()
+    except errors.ThingsBoardError:
+        log.info("comments of %s unavailable", alarm.id)
+        return None, ()
+    if time.monotonic() - started > SLOW_SECONDS:
+        return comments, ()
+    try:
         candidates = tb_call(request, lambda tb: tb.users_for_assign(alarm.id, page_size=100)).data
     except errors.ThingsBoardError:
-        log.info("comments or assignees of %s unavailable", alarm.id)
-        return (), ()
+        log.info("assignees of %s unavailable", alarm.id)
+        return comments, ()
     return comments, candidates
 
 
@@ -251,9 +290,11 @@ def _act(request, user, alarm_id):
             row = _rows(Alarm.objects.filter(id=alarm.id), user)[0]
             context = {"row": row, "result": result}
             return render(request, "alarms/list.html#alarm-row", context)
-        context = {"alarm": alarm, "result": result, "kept_text": kept_text}
-        context["unavailable"] = access.unavailable_actions(alarm)
-        return render(request, "alarms/detail.html#alarm-actions", context)
+        # The whole main fragment, comments read again: the new state, the actions that
+        # now fit, the picker and the timeline with this very act in it.
+        source = "deleted" if alarm.deleted else "live"
+        context = _main(request, user, alarm, source, time.monotonic(), result, kept_text)
+        return render(request, "alarms/detail.html#alarm-main", context)
     (messages.success if result.ok else messages.error)(request, result.message)
     back = safe_next(request, request.POST.get("next"))
     return redirect(back or reverse("alarm_detail", args=[alarm.id]))
