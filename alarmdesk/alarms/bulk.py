@@ -63,7 +63,10 @@ def admitted(job):
     """Whether the job just written is among its user's MAX_UNFINISHED_PER_USER oldest
     unfinished ones; if not, it is deleted. Counted after writing it, so two requests at
     once cannot both slip under the limit (the later job is the one refused)."""
-    oldest = BulkJob.objects.filter(user_id=job.user_id, finished_at=None).order_by("id")
+    oldest = BulkJob.objects.filter(user_id=job.user_id, finished_at=None).exclude(
+        confirmed_at=None
+    )
+    oldest = oldest.order_by("id")
     if job.id in oldest.values_list("id", flat=True)[:MAX_UNFINISHED_PER_USER]:
         return True
     job.delete()
@@ -107,7 +110,7 @@ def stalled():
         | Q(queued_at__lt=F("lease_until"))  # a run took it and died (or stalled)
         | Q(queued_at__lt=now - timedelta(seconds=START_WITHIN_SECONDS))  # never started
     )
-    jobs = BulkJob.objects.filter(free, lost, finished_at=None)
+    jobs = BulkJob.objects.filter(free, lost, finished_at=None).exclude(confirmed_at=None)
     ids = list(jobs.values_list("id", flat=True))
     BulkJob.objects.filter(id__in=ids).update(queued_at=now)
     return ids
@@ -117,7 +120,8 @@ def _take(job_id):
     now = timezone.now()
     until = now + timedelta(seconds=LEASE_SECONDS)
     free = Q(lease_until=None) | Q(lease_until__lt=now)
-    if not BulkJob.objects.filter(free, id=job_id, finished_at=None).update(lease_until=until):
+    mine = BulkJob.objects.filter(free, id=job_id, finished_at=None).exclude(confirmed_at=None)
+    if not mine.update(lease_until=until):
         return None
     return BulkJob.objects.get(id=job_id)
 

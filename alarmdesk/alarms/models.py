@@ -175,6 +175,11 @@ class BulkJob(models.Model):
     queued_at = models.DateTimeField(null=True, default=timezone.now)
     # Held by the run working on it, renewed as it goes; null: no run has it.
     lease_until = models.DateTimeField(null=True)
+    # Null: proposed, shown to the user with its count, never run until they confirm it.
+    confirmed_at = models.DateTimeField(null=True)
+    # "All matching": the list's filter, and how its set changed before the confirmation.
+    filter_query = models.TextField(blank=True)
+    note = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True)
 
     class Meta:

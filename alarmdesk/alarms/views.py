@@ -8,24 +8,22 @@ import uuid
 from django.contrib import messages
 from django.db.models import Count
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.timezone import localtime
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
-from kombu.exceptions import OperationalError
 
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.accounts.middleware import safe_next
 from alarmdesk.accounts.tokens import tb_call
 from alarmdesk.thingsboard import errors
 
-from . import access, actions, tasks, telemetry
-from .bulk import TOO_MANY, admitted
+from . import access, actions, telemetry
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
-from .forms import BULK_CHOICES, ActionForm, BulkForm
+from .forms import ActionForm
 from .live import scope_version, unchanged
-from .models import SEVERITIES, Alarm, AuditEntry, BulkJob, Customer
+from .models import SEVERITIES, Alarm, AuditEntry, Customer
 from .store import mark_deleted, save_alarms
 from .templatetags.alarm_tags import age, ms_datetime
 from .timeline import timeline
@@ -298,76 +296,3 @@ def _act(request, user, alarm_id):
     (messages.success if result.ok else messages.error)(request, result.message)
     back = safe_next(request, request.POST.get("next"))
     return redirect(back or reverse("alarm_detail", args=[alarm.id]))
-
-
-@tb_login_required
-@require_POST
-def bulk(request):
-    user = request.tb_user
-    form = BulkForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, form.error_text())
-        return redirect(_back_to_list(request))
-    alarms = access.visible_alarms(user)
-    if form.cleaned_data["all"]:
-        choices = filter_choices(user, scope_version(user)[0])
-        filters = AlarmFilter(request.POST, types=choices["types"])
-        if not filters.is_valid():  # never act on a wider set than the list showed
-            messages.error(
-                request, f"Nothing was done: the filter was not understood. {filters.error_text()}"
-            )
-            return redirect(_back_to_list(request))
-        alarms = filters.apply(alarms, user)
-    else:
-        alarms = alarms.filter(id__in=form.cleaned_data["ids"])
-    ids = [
-        str(i) for i in alarms.order_by("severity_rank", "-start_ts").values_list("id", flat=True)
-    ]
-    if not ids:
-        messages.info(request, "No alarm was selected.")
-        return redirect(_back_to_list(request))
-    request.session.save()  # the worker acts with this session's tokens, read from the database
-    job = BulkJob.objects.create(
-        user_id=user.id,
-        user_email=user.email,
-        action=form.cleaned_data["action"],
-        alarm_ids=ids,
-        session_key=request.session.session_key,
-    )
-    if not admitted(job):
-        messages.error(request, TOO_MANY)
-        return redirect(_back_to_list(request))
-    try:
-        tasks.run_bulk_job.delay(job.id)
-    except OperationalError:
-        log.warning("could not queue bulk job %s", job.id, exc_info=True)
-        job.queued_at = None  # for the recovery (bulk.stalled) once the queue is back
-        job.save(update_fields=["queued_at"])  # the job page says it waits for the queue
-    return redirect("bulk_job", job_id=job.id)
-
-
-def _back_to_list(request):
-    return safe_next(request, request.POST.get("next")) or reverse("alarm_list")
-
-
-@tb_login_required
-@require_GET
-def bulk_job(request, job_id):
-    job = get_object_or_404(BulkJob, id=job_id, user_id=request.tb_user.id)
-    results = job.auditentry_set.select_related("alarm").order_by("id")
-    done = job.finished_at is not None
-    counts = dict(results.order_by().values_list("outcome").annotate(n=Count("id")))
-    context = {
-        "job": job,
-        "verb": dict(BULK_CHOICES)[job.action],
-        "results": results,
-        "tally": [(o, label, counts.get(o, 0)) for o, label in AuditEntry.Outcome.choices],
-        "remaining": len(job.alarm_ids) - sum(counts.values()),
-        "done": done,
-        "queue_down": job.queued_at is None,
-    }
-    template = "alarms/bulk_job.html#bulk-progress" if request.htmx else "alarms/bulk_job.html"
-    response = render(request, template, context)
-    if request.htmx and done:
-        response.status_code = 286  # htmx: stop polling
-    return response

@@ -2,6 +2,7 @@
 of our client, and Celery workers as subprocesses."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -68,6 +69,19 @@ def worker_process(synced, settings, tmp_path):
             process.wait(timeout=10)
     if log_path.exists():
         print(log_path.read_text()[-5000:])  # shown by pytest when the test failed
+
+
+PROPOSED_JOB = re.compile(r'name="job" value="(\d+)"')
+
+
+def ask_bulk(client, data, **kwargs):
+    """Ask for a bulk action and confirm it, as a person does in two steps: the proposal
+    (a page saying what will happen to how many) and its confirmation. The answer to the
+    confirmation (a redirect to the job's page, or with follow=True that page)."""
+    proposal = client.post("/alarms/bulk/", data)
+    assert proposal.status_code == 200, proposal
+    [job] = PROPOSED_JOB.findall(proposal.content.decode())
+    return client.post("/alarms/bulk/", {"job": job, "next": data.get("next", "")}, **kwargs)
 
 
 def sim(tbsim, path, body=None, method="POST"):

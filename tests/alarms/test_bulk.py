@@ -20,7 +20,7 @@ from django.utils import timezone
 from alarmdesk.accounts.tokens import SESSION_KEY
 from alarmdesk.alarms import bulk, sync
 from alarmdesk.alarms.models import Alarm, AuditEntry, BulkJob
-from tests.alarms.conftest import sim
+from tests.alarms.conftest import ask_bulk, sim
 from tests.conftest import (
     CUSTOMER_A,
     TENANT,
@@ -50,8 +50,8 @@ def unacked(tbsim, number):
     return ids
 
 
-def ask(client, ids, action="ack"):
-    return client.post("/alarms/bulk/", {"action": action, "ids": ids})
+def ask(client, ids, action="ack", **kwargs):
+    return ask_bulk(client, {"action": action, "ids": ids}, **kwargs)
 
 
 def job_of(response):
@@ -83,7 +83,7 @@ def test_a_user_may_have_at_most_two_bulk_jobs_running(as_user, tbsim, celery_ap
     ids = unacked(tbsim, 6)
     first, second = job_of(ask(client, ids[0:2])), job_of(ask(client, ids[2:4]))
 
-    page = client.post("/alarms/bulk/", {"action": "ack", "ids": ids[4:6]}, follow=True)
+    page = ask(client, ids[4:6], follow=True)
     assert page.status_code == 200
     assert "You already have 2 bulk jobs running" in page.content.decode()
     assert BulkJob.objects.count() == 2
@@ -105,7 +105,11 @@ def test_two_jobs_asked_for_at_once_cannot_both_slip_under_the_limit(as_user, tb
     # Two requests at once: each wrote its job before either counted.
     racing = [
         BulkJob.objects.create(
-            user_id=me.user_id, user_email=me.user_email, action="ack", alarm_ids=me.alarm_ids
+            user_id=me.user_id,
+            user_email=me.user_email,
+            action="ack",
+            alarm_ids=me.alarm_ids,
+            confirmed_at=timezone.now(),
         )
         for _ in range(2)
     ]
@@ -172,7 +176,7 @@ def test_bulk_with_redis_frozen_answers_within_seconds(as_user, tbsim, celery_ap
     answer = {}
 
     def post():
-        answer["page"] = client.post("/alarms/bulk/", {"action": "ack", "ids": ids}, follow=True)
+        answer["page"] = ask(client, ids, follow=True)
         connection.close()
 
     pid = redis_server.info()["process_id"]

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from alarmdesk.alarms import bulk, sync
 from alarmdesk.alarms.models import Alarm, AuditEntry, BulkJob
-from tests.alarms.conftest import sim
+from tests.alarms.conftest import ask_bulk, sim
 from tests.conftest import (
     CUSTOMER_A,
     CUSTOMER_B,
@@ -496,7 +496,7 @@ def test_bulk_acknowledge_of_selected_rows_reports_per_alarm(as_user, store):
     client = as_user(TENANT)
     chosen = list(Alarm.objects.filter(cleared=False, acknowledged=False)[:3])
     tb_as(store, TENANT).post(f"/api/alarm/{chosen[0].id}/ack").raise_for_status()
-    response = client.post("/alarms/bulk/", {"action": "ack", "ids": [str(a.id) for a in chosen]})
+    response = ask_bulk(client, {"action": "ack", "ids": [str(a.id) for a in chosen]})
     job = run_job(response)
     outcomes = dict(job.auditentry_set.values_list("alarm_uuid", "outcome"))
     assert outcomes == {chosen[0].id: "already_done", chosen[1].id: "done", chosen[2].id: "done"}
@@ -508,7 +508,7 @@ def test_bulk_acknowledge_of_selected_rows_reports_per_alarm(as_user, store):
 def test_bulk_clear_of_everything_matching_a_filter(as_user, store):
     client = as_user(CUSTOMER_A)
     before = thingsboard_alarm_ids(store, CUSTOMER_A, statusList="ACTIVE")
-    response = client.post("/alarms/bulk/", {"action": "clear", "all": "1", "status": "ACTIVE"})
+    response = ask_bulk(client, {"action": "clear", "all": "1", "status": "ACTIVE"})
     job = run_job(response)
     assert {str(i) for i in job.alarm_ids} == before
     assert set(job.auditentry_set.values_list("outcome", flat=True)) == {"done"}
@@ -527,7 +527,7 @@ def test_bulk_ids_outside_the_users_scope_are_never_touched(as_user, store):
 def test_another_users_bulk_job_is_a_404(as_user, store):
     client = as_user(TENANT)
     alarm = active_unacked()
-    job = run_job(client.post("/alarms/bulk/", {"action": "ack", "ids": [str(alarm.id)]}))
+    job = run_job(ask_bulk(client, {"action": "ack", "ids": [str(alarm.id)]}))
     client = as_user(CUSTOMER_A)
     assert client.get(f"/alarms/bulk/{job.id}/").status_code == 404
 
@@ -540,7 +540,7 @@ def test_bulk_with_the_queue_down_keeps_the_job_for_later(as_user, monkeypatch):
     monkeypatch.setattr(app, "_pool", None)
     monkeypatch.setattr(app.amqp, "_producer_pool", None)
     alarm = active_unacked()
-    response = client.post("/alarms/bulk/", {"action": "ack", "ids": [str(alarm.id)]}, follow=True)
+    response = ask_bulk(client, {"action": "ack", "ids": [str(alarm.id)]}, follow=True)
     assert "it starts as soon as the job queue is back" in response.content.decode()
     assert BulkJob.objects.get().finished_at is None  # recovered by bulk.stalled()
     assert not Alarm.objects.get(id=alarm.id).acknowledged
@@ -549,7 +549,7 @@ def test_bulk_with_the_queue_down_keeps_the_job_for_later(as_user, monkeypatch):
 def test_a_bulk_job_whose_session_ended_finishes_with_the_rest_failed(as_user, store):
     client = as_user(TENANT)
     ids = [str(a.id) for a in Alarm.objects.filter(cleared=False, acknowledged=False)[:3]]
-    response = client.post("/alarms/bulk/", {"action": "ack", "ids": ids})
+    response = ask_bulk(client, {"action": "ack", "ids": ids})
     client.post("/logout/")  # the session the worker would act with is gone
     job = run_job(response)
     job.refresh_from_db()

@@ -69,6 +69,12 @@ def test_a_bulk_clear_over_a_filter_reports_per_alarm(synced_app, page, tbsim, c
     with worker_thread(celery_app, pool="solo"):
         page.get_by_label("With the selected alarms").select_option("clear")
         page.get_by_role("button", name="Apply to all").click()
+        # Asked first, with the number: nothing is cleared until it is confirmed.
+        count = len(expected)
+        title = f"Clear {count} alarm{'s' if count > 1 else ''}?"
+        expect(page.get_by_role("heading", name=title)).to_be_visible()
+        assert not expected - thingsboard_alarm_ids(tbsim, CUSTOMER_A, statusList="ACTIVE")
+        page.get_by_role("button", name=title.rstrip("?")).click()
         expect(page.get_by_text("Finished.")).to_be_visible(timeout=20_000)
     assert page.locator("#bulk-progress tbody tr").count() == len(expected)
     expect(page.locator("#bulk-progress")).to_contain_text(f"Done: {len(expected)}")
