@@ -24,11 +24,13 @@ class _Errors:
 
 
 class ActionForm(_Errors, forms.Form):
-    """POST /alarms/<uuid>/: action, plus `assignee` (a user id or "me") or `text`."""
+    """POST /alarms/<uuid>/: action, plus `assignee` (a user id or "me") or `text`; a clear
+    also `confirmed=1`, the person's yes to a question that said what clearing does."""
 
     action = forms.ChoiceField(choices=ACTION_CHOICES)
     assignee = forms.CharField(max_length=36, required=False)
     text = forms.CharField(max_length=4000, required=False, strip=True)
+    confirmed = forms.BooleanField(required=False)
 
     def clean(self):
         data = super().clean()
@@ -43,6 +45,11 @@ class ActionForm(_Errors, forms.Form):
         if action == "comment" and not data.get("text"):
             raise forms.ValidationError("Write a comment first.")
         return data
+
+    @property
+    def unconfirmed(self):
+        """A clear not yet confirmed: asked first, never done."""
+        return self.cleaned_data["action"] == "clear" and not self.cleaned_data["confirmed"]
 
     def action_arguments(self):
         data = self.cleaned_data

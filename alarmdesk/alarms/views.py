@@ -31,6 +31,7 @@ from .timeline import timeline
 log = logging.getLogger(__name__)
 
 SLOW_SECONDS = 2
+NOT_CONFIRMED = "Nothing was cleared: clearing asks first, and it was not confirmed."
 # What a list row shows, read as plain dicts: cheaper to render than model instances.
 ROW_FIELDS = (
     "id",
@@ -279,6 +280,11 @@ def _act(request, user, alarm_id):
     form = ActionForm(request.POST)
     if not form.is_valid():
         result = actions.Result(AuditEntry.Outcome.FAILED, form.error_text())
+    elif form.unconfirmed and not request.htmx:
+        back = safe_next(request, request.POST.get("next")) or alarm_url(alarm)
+        return render(request, "alarms/confirm_clear.html", {"alarm": alarm, "back": back})
+    elif form.unconfirmed:  # htmx asks in a dialog first (confirm.js): this one did not
+        result = actions.Result(AuditEntry.Outcome.FAILED, NOT_CONFIRMED)
     else:
         result = actions.perform(request, user, alarm.id, **form.action_arguments())
     alarm.refresh_from_db()
@@ -295,4 +301,8 @@ def _act(request, user, alarm_id):
         return render(request, "alarms/detail.html#alarm-main", context)
     (messages.success if result.ok else messages.error)(request, result.message)
     back = safe_next(request, request.POST.get("next"))
-    return redirect(back or reverse("alarm_detail", args=[alarm.id]))
+    return redirect(back or alarm_url(alarm))
+
+
+def alarm_url(alarm):
+    return reverse("alarm_detail", args=[alarm.id])

@@ -72,7 +72,7 @@ def test_only_the_actions_that_fit_the_state_are_offered(as_user):
     assert buttons(page) == ["ack", "clear", "assign"]  # nobody to unassign
     mine = post(client, alarm, action="assign", assignee="me")
     assert buttons(mine) == ["ack", "clear", "unassign"]  # not "Assign to me" again
-    cleared = post(client, alarm, action="clear")
+    cleared = post(client, alarm, action="clear", confirmed="1")
     assert buttons(cleared) == ["ack", "unassign"]
 
 

@@ -1,0 +1,45 @@
+// Destructive buttons ask first. A button with data-confirm opens #confirm-dialog with its
+// words; only "Yes" submits its form, adding confirmed=1 (without it the server asks on a
+// page of its own, or refuses an htmx request). A refresh may replace the button's row
+// while the question is open: the form of the same alarm and action is found again.
+(() => {
+  let asked = null;
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-confirm]");
+    const dialog = document.getElementById("confirm-dialog");
+    if (!button || button.disabled || !dialog) return;
+    event.preventDefault();
+    asked = { form: button.form.getAttribute("action"), name: button.name, value: button.value };
+    dialog.querySelector("[data-confirm-text]").textContent = button.dataset.confirm;
+    dialog.querySelector('button[value="yes"]').textContent = button.dataset.confirmYes || "Yes";
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
+
+  function submit(question) {
+    const selector = `form[action="${CSS.escape(question.form)}"] button[data-confirm]` +
+      `[name="${CSS.escape(question.name)}"][value="${CSS.escape(question.value)}"]`;
+    const button = document.querySelector(selector);
+    if (!button || button.disabled) return;
+    let flag = button.form.querySelector('input[name="confirmed"]');
+    if (!flag) {
+      flag = document.createElement("input");
+      flag.type = "hidden";
+      flag.name = "confirmed";
+      button.form.appendChild(flag);
+    }
+    flag.value = "1";
+    button.form.requestSubmit(button);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const dialog = document.getElementById("confirm-dialog");
+    if (!dialog) return;
+    dialog.addEventListener("close", () => {
+      const question = asked;
+      asked = null;
+      if (question && dialog.returnValue === "yes") submit(question);
+    });
+  });
+})();
