@@ -62,6 +62,7 @@ ALREADY = {
     "unassigned": "Nobody was assigned.",
 }
 GONE = "This alarm no longer exists in ThingsBoard."
+NOT_CONFIRMED = "Nothing was cleared: clearing asks first, and it was not confirmed."
 # A comment whose answer was lost is looked for in ThingsBoard before the same text is
 # posted again, for this long: a retry never posts it twice.
 COMMENT_MEMORY = timedelta(minutes=15)

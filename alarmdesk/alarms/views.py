@@ -31,7 +31,6 @@ from .timeline import timeline
 log = logging.getLogger(__name__)
 
 SLOW_SECONDS = 2
-NOT_CONFIRMED = "Nothing was cleared: clearing asks first, and it was not confirmed."
 # What a list row shows, read as plain dicts: cheaper to render than model instances.
 ROW_FIELDS = (
     "id",
@@ -284,7 +283,7 @@ def _act(request, user, alarm_id):
         back = safe_next(request, request.POST.get("next")) or alarm_url(alarm)
         return render(request, "alarms/confirm_clear.html", {"alarm": alarm, "back": back})
     elif form.unconfirmed:  # htmx asks in a dialog first (confirm.js): this one did not
-        result = actions.Result(AuditEntry.Outcome.FAILED, NOT_CONFIRMED)
+        result = actions.Result(AuditEntry.Outcome.FAILED, actions.NOT_CONFIRMED)
     else:
         result = actions.perform(request, user, alarm.id, **form.action_arguments())
     alarm.refresh_from_db()

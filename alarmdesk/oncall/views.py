@@ -1,17 +1,20 @@
 """/oncall/: the phone page. Active unacknowledged alarms, most severe and oldest first,
-each a tap from acknowledged or claimed; it polls like the list and calls for attention
-when a new alarm arrives."""
+each a tap from acknowledged or claimed, and the user's own ("Mine") with a note and Clear;
+it polls like the list, marks and calls for attention when a new alarm arrives."""
+
+import time
 
 from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.alarms import access, actions
 from alarmdesk.alarms.live import scope_version, unchanged
-from alarmdesk.alarms.models import FALSE, SEVERITIES
+from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE
 
 from .models import Preference
 
@@ -21,8 +24,22 @@ NOT_SAVED = "Those choices were not understood, so nothing was saved."
 
 class OncallActionForm(forms.Form):
     alarm = forms.UUIDField()
-    action = forms.ChoiceField(choices=[("ack", "Acknowledge"), ("claim", "Claim")])
+    action = forms.ChoiceField(
+        choices=[
+            ("ack", "Acknowledge"),
+            ("claim", "Claim"),
+            ("clear", "Clear"),
+            ("comment", "Note"),
+        ]
+    )
     text = forms.CharField(max_length=4000, required=False, strip=True)
+    confirmed = forms.BooleanField(required=False)  # a clear asks first (confirm.js)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == "comment" and not data.get("text"):
+            raise forms.ValidationError("Write the note first.")
+        return data
 
 
 class PreferenceForm(forms.ModelForm):
@@ -38,6 +55,24 @@ def _alarms(user):
     return waiting.order_by("severity_rank", "start_ts", "id")
 
 
+def _mine(user):
+    """Active alarms assigned to the user and acknowledged: what they took on."""
+    mine = access.visible_alarms(user).filter(cleared=FALSE, acknowledged=TRUE)
+    return mine.filter(assignee_id=user.id).order_by("severity_rank", "start_ts", "id")
+
+
+def _lists(user, since=None):
+    waiting = _alarms(user)
+    shown = list(waiting[:SHOWN])
+    return {
+        "alarms": shown,
+        "count": waiting.count(),
+        "mine": list(_mine(user)[:SHOWN]),
+        "fresh": {a.id for a in shown if since is not None and a.changed_at.timestamp() > since},
+        "rendered_at": time.time(),
+    }
+
+
 @tb_login_required
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
@@ -50,10 +85,9 @@ def oncall(request):
     version, as_of, sync_failing = scope_version(user)
     if request.htmx and version and request.GET.get("v") == version:
         return unchanged(as_of, sync_failing)
-    waiting = _alarms(user)
+    since = _float(request.GET.get("t")) if request.htmx else None
     context = {
-        "alarms": waiting[:SHOWN],
-        "count": waiting.count(),
+        **_lists(user, since),
         "version": version,
         "as_of": as_of,
         "sync_failing": sync_failing,
@@ -71,13 +105,34 @@ def _act(request, user):
         return redirect("oncall")
     alarm = access.get_alarm_for(user, form.cleaned_data["alarm"])
     action, text = form.cleaned_data["action"], form.cleaned_data["text"]
-    result = actions.perform(request, user, alarm.id, action, text=text)
+    unconfirmed = action == "clear" and not form.cleaned_data["confirmed"]
+    if unconfirmed and not request.htmx:
+        context = {"alarm": alarm, "back": reverse("oncall")}
+        return render(request, "alarms/confirm_clear.html", context)
+    if unconfirmed:
+        result = actions.Result(actions.Outcome.FAILED, actions.NOT_CONFIRMED)
+    else:
+        result = actions.perform(request, user, alarm.id, action, text=text)
     if request.htmx:
         alarm.refresh_from_db()
-        context = {"alarm": alarm, "result": result, "kept_text": "" if result.ok else text}
-        return render(request, "oncall/page.html#oncall-card", context)
+        # The card, and out of band the count and "Mine", which the act may have changed.
+        context = {
+            **_lists(user),
+            "alarm": alarm,
+            "result": result,
+            "kept_text": "" if result.ok else text,
+            "card": "mine-card" if action in ("clear", "comment") else "oncall-card",
+        }
+        return render(request, "oncall/acted.html", context)
     (messages.success if result.ok else messages.error)(request, result.message)
     return redirect("oncall")
+
+
+def _float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _save_preferences(request, user):

@@ -6,7 +6,6 @@
   let seen = null;
   let audio = null;
 
-  const list = () => document.getElementById("oncall-list");
   const settings = () => document.getElementById("attention")?.dataset || {};
 
   function cards() {
@@ -48,10 +47,32 @@
     }
   }
 
+  // The browser may block sound until the page is tapped: then say so, and let a tap
+  // enable it (an AudioContext resumed from a click).
+  function offerSound() {
+    const button = document.getElementById("sound-blocked");
+    if (!button) return;
+    const prefs = settings();
+    const wanted = prefs.muted !== "true" && (prefs.sounds || "") !== "";
+    if (wanted && !audio) {
+      try {
+        audio = new (window.AudioContext || window.webkitAudioContext)();
+        audio.addEventListener("statechange", offerSound);
+      } catch (error) {
+        return; // no audio on this device
+      }
+    }
+    button.hidden = !(wanted && audio && audio.state === "suspended");
+  }
+
+  document.addEventListener("click", (event) => {
+    if (event.target.id === "sound-blocked" && audio) audio.resume().then(offerSound);
+  });
+
   function update() {
-    const section = list();
-    if (!section) return;
-    const count = Number(section.dataset.count || 0);
+    const heading = document.getElementById("oncall-count");
+    if (!heading) return;
+    const count = Number(heading.dataset.count || 0);
     document.title = count ? `(${count}) ${baseTitle}` : baseTitle;
     const ids = cards().map((card) => card.dataset.alarmId);
     if (seen !== null) announce(cards().filter((card) => !seen.has(card.dataset.alarmId)));
@@ -67,6 +88,13 @@
   document.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target.id === "oncall-list" || event.detail.elt.id === "oncall-list") update();
   });
-  document.addEventListener("htmx:afterSettle", update);
-  document.addEventListener("DOMContentLoaded", update);
+  document.addEventListener("htmx:afterSettle", () => {
+    update();
+    offerSound();
+  });
+  document.addEventListener("htmx:oobAfterSwap", update);
+  document.addEventListener("DOMContentLoaded", () => {
+    update();
+    offerSound();
+  });
 })();

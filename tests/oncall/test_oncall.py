@@ -164,3 +164,61 @@ def test_deep_links_survive_signing_in(client, store, path):
     signed = client.post("/login/", {"username": TENANT[0], "password": TENANT[1], "next": target})
     assert signed["Location"] == target
     assert client.get(target).status_code == 200
+
+
+# --- the count, new alarms, "Mine" ---------------------------------------------------------
+
+
+HTMX = {"HX-Request": "true"}
+COUNT = re.compile(r'<h1 id="oncall-count" data-count="(\d+)"( hx-swap-oob="true")?>')
+
+
+def test_acknowledging_updates_the_waiting_count_at_once(as_user):
+    client = as_user(CUSTOMER_A)
+    page = client.get("/oncall/").content.decode()
+    [(before, _)] = COUNT.findall(page)
+    _, alarm_id = cards(client.get("/oncall/"))[0]
+
+    answer = client.post("/oncall/", {"alarm": alarm_id, "action": "ack"}, headers=HTMX)
+
+    assert COUNT.findall(answer.content.decode()) == [(str(int(before) - 1), ' hx-swap-oob="true"')]
+
+
+def test_a_new_alarm_is_marked_new_on_the_refresh_that_brings_it(as_user, store):
+    client = as_user(TENANT)
+    page = client.get("/oncall/").content.decode()
+    refresh = re.search(r'hx-get="([^"]+)"', page).group(1).replace("&amp;", "&")
+    device = Alarm.objects.filter(originator_type="DEVICE").first().originator_name
+    new = sim(store, "/sim/alarms", {"device": device, "type": "Brand New", "severity": "MAJOR"})
+    sync.run_cycle()
+
+    html = client.get(refresh, headers=HTMX).content.decode()
+
+    card = re.search(rf'<article id="oncall-{new["id"]["id"]}" class="([^"]+)"', html)
+    assert "fresh" in card.group(1)
+    assert html.count('class="badge">new<') == 1
+
+
+def test_a_claimed_alarm_stays_in_mine_with_a_note_and_a_clear_that_asks(as_user, store):
+    client = as_user(TENANT)
+    _, alarm_id = cards(client.get("/oncall/"))[0]
+    client.post("/oncall/", {"alarm": alarm_id, "action": "claim"})
+    page = client.get("/oncall/").content.decode()
+    assert f'id="mine-{alarm_id}"' in page
+    assert alarm_id not in dict(map(reversed, cards(client.get("/oncall/"))))
+
+    noted = client.post(
+        "/oncall/", {"alarm": alarm_id, "action": "comment", "text": "On site"}, headers=HTMX
+    )
+    assert "Comment added." in noted.content.decode()
+    asked = client.post("/oncall/", {"alarm": alarm_id, "action": "clear"})
+    assert "cannot be made active again" in asked.content.decode()
+    tb = TbSession(store.url, TENANT)
+    assert not tb.get(f"/api/alarm/info/{alarm_id}").json()["cleared"]
+
+    cleared = client.post(
+        "/oncall/", {"alarm": alarm_id, "action": "clear", "confirmed": "1"}, headers=HTMX
+    )
+    assert "Cleared." in cleared.content.decode()
+    assert tb.get(f"/api/alarm/info/{alarm_id}").json()["cleared"]
+    assert f'id="mine-{alarm_id}"' not in client.get("/oncall/").content.decode()
