@@ -60,8 +60,9 @@
     action();
   });
 
-  // A live refresh replaces the rows: keep the cursor on the same alarm.
-  document.addEventListener("htmx:afterSwap", () => {
+  // A live refresh replaces the rows: keep the cursor on the same alarm (once settled:
+  // htmx then gives rows with the same id their new attributes, class included).
+  document.addEventListener("htmx:afterSettle", () => {
     const row = current();
     if (row) row.classList.add("current");
   });

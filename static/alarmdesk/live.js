@@ -95,6 +95,65 @@
     showStatus();
   });
 
+  // A refresh that re-renders the table or the on-call list keeps what the person was
+  // doing: the rows they selected, the control that had the focus, the page's scroll, open
+  // menus and the answers to their own actions, shown in the rows those were about.
+  let kept = null;
+  const ANSWER_MS = 60000; // an action's answer stays in its row this long across refreshes
+
+  function focusKey(element, section) {
+    if (!element || !section.contains(element)) return null;
+    const row = element.closest("[data-alarm-id]");
+    return { row: row && row.id, name: element.name || "", value: element.value || "" };
+  }
+
+  function refocus(key, section) {
+    if (!key || !key.row) return;
+    const row = section.querySelector(`#${CSS.escape(key.row)}`);
+    if (!row) return;
+    const control = key.name
+      ? row.querySelector(`[name="${CSS.escape(key.name)}"][value="${CSS.escape(key.value)}"]`)
+      : null;
+    (control || row).focus({ preventScroll: true });
+  }
+
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const section = event.detail.target;
+    if (!POLLING.has(event.detail.elt.id) || !section || !POLLING.has(section.id)) return;
+    kept = {
+      id: section.id,
+      checked: Array.from(section.querySelectorAll('input[type="checkbox"]:checked'), (b) => b.value),
+      focus: focusKey(document.activeElement, section),
+      scroll: window.scrollY,
+      open: Array.from(section.querySelectorAll("details[open][id]"), (d) => d.id),
+      answers: Array.from(section.querySelectorAll("[data-alarm-id] [role=status]"))
+        .map((answer) => {
+          answer.dataset.since = answer.dataset.since || String(Date.now());
+          return [answer.closest("[data-alarm-id]").id, answer];
+        })
+        .filter(([, answer]) => Date.now() - Number(answer.dataset.since) < ANSWER_MS)
+        .map(([rowId, answer]) => [rowId, answer.outerHTML]),
+    };
+  });
+
+  // Once settled: htmx gives elements kept by id their new attributes only then.
+  document.addEventListener("htmx:afterSettle", () => {
+    const section = kept && document.getElementById(kept.id);
+    if (!section) return;
+    section.querySelectorAll('input[type="checkbox"]').forEach((box) => {
+      box.checked = box.checked || kept.checked.includes(box.value);
+    });
+    kept.open.forEach((id) => section.querySelector(`#${CSS.escape(id)}`)?.setAttribute("open", ""));
+    kept.answers.forEach(([rowId, html]) => {
+      const row = section.querySelector(`#${CSS.escape(rowId)}`);
+      const place = row && (row.querySelector(".row-actions") || row);
+      if (place && !place.querySelector("[role=status]")) place.insertAdjacentHTML("beforeend", html);
+    });
+    refocus(kept.focus, section);
+    if (window.scrollY !== kept.scroll) window.scrollTo(0, kept.scroll);
+    kept = null;
+  });
+
   // A hidden tab does not poll the list (htmx's trigger filters would need eval, which the
   // CSP forbids); the next tick after it becomes visible again catches up. On-call polls on:
   // it is what calls for attention from a background tab.

@@ -1,0 +1,55 @@
+"""Live refreshes never destroy the person's state: rows selected, the keyboard cursor and
+focus, and the answer to their own action survive refreshes that re-render the table."""
+
+import re
+
+import requests
+from playwright.sync_api import expect
+
+from alarmdesk.alarms import sync
+from tests.browser.test_triage import (
+    sign_in,
+    synced_app,  # noqa: F401 - a fixture
+)
+from tests.conftest import TENANT, TbSession
+
+REFRESH = 12_000  # ms: two of the page's 5-second refreshes
+
+
+def raise_and_sync(tbsim, n):
+    """A change in ThingsBoard that the next refresh re-renders the table for; the row."""
+    device = (
+        TbSession(tbsim.url, TENANT)
+        .get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1})
+        .json()["data"][0]["name"]
+    )
+    body = {"device": device, "type": f"Meanwhile {n}", "severity": "INDETERMINATE"}
+    new = requests.post(f"{tbsim.url}/sim/alarms", json=body, timeout=5).json()
+    sync.run_cycle()
+    return new["id"]["id"]
+
+
+def test_selection_cursor_focus_and_answers_survive_three_refreshes(
+    synced_app,  # noqa: F811
+    page,
+    tbsim,
+):
+    sign_in(page, synced_app, TENANT)
+    rows = page.locator("#alarm-table tr[data-alarm-id]")
+    first, second, third = (rows.nth(i).get_attribute("id") for i in range(3))
+    for row_id in (second, third):
+        page.locator(f"#{row_id} input[type=checkbox]").check()
+    answered = page.locator("#alarm-table tr:has(button[data-key=a])").last.get_attribute("id")
+    page.locator(f"#{answered} button[data-key=a]").click()  # its answer is in the row
+    expect(page.locator(f"#{answered} [role=status]")).to_contain_text("Acknowledged")
+    page.keyboard.press("j")  # the cursor, and the focus, on the first row
+
+    for n in range(3):
+        new = raise_and_sync(tbsim, n)
+        expect(page.locator(f'tr[data-alarm-id="{new}"]')).to_be_attached(timeout=REFRESH)
+        for row_id in (second, third):
+            expect(page.locator(f"#{row_id} input[type=checkbox]")).to_be_checked()
+        expect(page.locator(f"#{first}")).to_have_class(re.compile(r"\bcurrent\b"))
+        expect(page.locator(f"#{answered} [role=status]")).to_contain_text("Acknowledged")
+        assert page.evaluate("document.activeElement.closest('tr')?.id") == first
+    assert page.console_errors == []
