@@ -1,0 +1,31 @@
+"""The list is dense enough for a laptop: the first alarms are above the fold at 1366x768
+and no page scrolls sideways from 1280 px on (a tenant administrator's widest table)."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.test_triage import (
+    sign_in,
+    synced_app,  # noqa: F401 - a fixture
+)
+from tests.conftest import TENANT
+
+
+@pytest.mark.parametrize(("width", "height"), [(1366, 768), (1280, 800), (1440, 900)])
+def test_the_first_alarms_are_above_the_fold_and_nothing_scrolls_sideways(
+    synced_app,  # noqa: F811
+    browser,
+    width,
+    height,
+):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    sign_in(page, synced_app, TENANT)
+    rows = page.locator("#alarm-table tr[data-alarm-id]")
+    expect(rows.first).to_be_visible()
+    page.wait_for_load_state("load")  # styles applied
+
+    first = rows.first.bounding_box()
+    assert first["y"] + first["height"] <= height  # the first row whole, without scrolling
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    context.close()
