@@ -29,3 +29,19 @@ def test_the_first_alarms_are_above_the_fold_and_nothing_scrolls_sideways(
     assert first["y"] + first["height"] <= height  # the first row whole, without scrolling
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     context.close()
+
+
+def test_three_waiting_alarms_fit_on_call_on_a_360_pixel_phone(app, store, browser):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    sign_in(page, app, TENANT, "/oncall/")
+    cards = page.locator("#oncall-list article[data-alarm-id]")
+    expect(cards.nth(2)).to_be_visible()
+    page.wait_for_load_state("load")
+
+    whole = [
+        box["y"] + box["height"] <= 740 for box in map(lambda c: c.bounding_box(), cards.all())
+    ]
+    assert whole[:3] == [True, True, True]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    context.close()
