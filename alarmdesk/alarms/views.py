@@ -63,7 +63,11 @@ def _rows(alarms, user, since=None, titles=None):
     for row in rows:
         row["url"] = detail.replace(str(_PLACEHOLDER), str(row["id"]))
         row["customer"] = titles.get(row["customer_id"], "") if row["customer_id"] else ""
-        row["unavailable"] = access.unavailable_actions(_Facts(row))
+        # Plain strings: a template's `reasons.clear` would call dict.clear() when the key
+        # is missing (Django tries the method after the key), emptying the reasons.
+        reasons = access.unavailable_actions(_Facts(row))
+        row["ack_reason"], row["clear_reason"] = reasons.get("ack", ""), reasons.get("clear", "")
+        row["withheld"] = " · ".join(filter(None, (row["ack_reason"], row["clear_reason"])))
         row["fresh"] = since is not None and row["changed_at"].timestamp() > since
         for name, ms in (("started", row["start_ts"]), ("updated", row["end_ts"])):
             moment = localtime(ms_datetime(ms))

@@ -45,3 +45,26 @@ def test_three_waiting_alarms_fit_on_call_on_a_360_pixel_phone(app, store, brows
     assert whole[:3] == [True, True, True]
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     context.close()
+
+
+def test_on_a_touch_screen_a_disabled_buttons_reason_is_words_not_a_tooltip(
+    synced_app,  # noqa: F811
+    browser,
+):
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
+    )
+    page = context.new_page()
+    sign_in(page, synced_app, TENANT)
+    acknowledged = page.locator("#alarm-table tr:has(.withheld)").first
+
+    expect(acknowledged.locator(".withheld")).to_be_visible()
+    expect(acknowledged.locator(".withheld")).to_contain_text("Already acknowledged")
+    context.close()
+
+
+def test_with_a_mouse_the_reason_stays_a_tooltip(synced_app, page):  # noqa: F811
+    sign_in(page, synced_app, TENANT)
+    acknowledged = page.locator("#alarm-table tr:has(.withheld)").first
+    expect(acknowledged.locator(".withheld")).to_be_hidden()
+    assert acknowledged.get_by_role("button", name="Ack").get_attribute("title")
