@@ -23,7 +23,7 @@ from . import access, actions, telemetry
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import ActionForm
 from .live import scope_version, unchanged
-from .models import SEVERITIES, Alarm, AuditEntry, Customer
+from .models import SEVERITIES, Alarm, AlarmEvent, AuditEntry, Customer
 from .store import mark_deleted, save_alarms
 from .templatetags.alarm_tags import age, ms_datetime
 from .timeline import timeline
@@ -60,8 +60,10 @@ def _rows(alarms, user, since=None, titles=None):
     if titles is None:
         titles = _customer_titles(user) if user.is_tenant_admin else {}
     detail = reverse("alarm_detail", args=[_PLACEHOLDER])
+    raised_again = _raised_again([row["id"] for row in rows])
     for row in rows:
         row["url"] = detail.replace(str(_PLACEHOLDER), str(row["id"]))
+        row["raised_again"] = raised_again.get(row["id"], 0)
         row["customer"] = titles.get(row["customer_id"], "") if row["customer_id"] else ""
         # Plain strings: a template's `reasons.clear` would call dict.clear() when the key
         # is missing (Django tries the method after the key), emptying the reasons.
@@ -78,6 +80,12 @@ def _rows(alarms, user, since=None, titles=None):
 
 
 _PLACEHOLDER = uuid.UUID(int=0)
+
+
+def _raised_again(alarm_ids):
+    """{alarm id: how often the sync saw it raised again (endTs moved)}, for these rows."""
+    again = AlarmEvent.objects.filter(alarm_id__in=alarm_ids, kind=AlarmEvent.Kind.RETRIGGERED)
+    return dict(again.order_by().values_list("alarm_id").annotate(n=Count("id")))
 
 
 class _Facts:

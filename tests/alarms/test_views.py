@@ -557,3 +557,19 @@ def test_a_bulk_job_whose_session_ended_finishes_with_the_rest_failed(as_user, s
     outcomes = set(job.auditentry_set.values_list("outcome", "detail"))
     assert outcomes == {("failed", "Your session ended: sign in and retry.")}
     assert not Alarm.objects.filter(id__in=ids, acknowledged=True).exists()
+
+
+def test_a_row_says_how_often_its_alarm_was_raised_again(as_user, store):
+    client = as_user(TENANT)
+    device = Alarm.objects.filter(originator_type="DEVICE").first().originator_name
+    body = {"device": device, "type": "Flaps A Lot", "severity": "MAJOR"}
+    new = sim(store, "/sim/alarms", body)["id"]["id"]
+    sync.run_cycle()
+    for _ in range(2):  # raised again while active: ThingsBoard moves its endTs
+        sim(store, "/sim/alarms", body)
+        sync.run_cycle()
+
+    html = client.get("/alarms/", {"q": "Flaps A Lot"}).content.decode()
+
+    assert listed(client.get("/alarms/", {"q": "Flaps A Lot"})) == [new]
+    assert "raised again 2×" in html
