@@ -99,6 +99,7 @@
   // doing: the rows they selected, the control that had the focus, the page's scroll, open
   // menus and the answers to their own actions, shown in the rows those were about.
   let kept = null;
+  const acting = new Set(); // the requests of actions taken in the list, until answered
   const ANSWER_MS = 60000; // an action's answer stays in its row this long across refreshes
 
   function focusKey(element, section) {
@@ -158,8 +159,23 @@
   // CSP forbids); the next tick after it becomes visible again catches up. On-call polls on:
   // it is what calls for attention from a background tab.
   document.addEventListener("htmx:beforeRequest", (event) => {
-    if (document.hidden && event.detail.elt.id === "alarm-table") event.preventDefault();
+    const elt = event.detail.elt;
+    if (POLLING.has(elt.id)) {
+      if (acting.size || (document.hidden && elt.id === "alarm-table")) event.preventDefault();
+      return;
+    }
+    if (!elt.closest("#alarm-table, #oncall-list")) return;
+    // A person's action in the list: a refresh must not swap the rows while it is on its
+    // way (its answer would land in a row already replaced, or an older look overwrite
+    // it). One in flight is abandoned; the next tick, after the action, brings the news.
+    acting.add(event.detail.xhr);
+    POLLING.forEach((id) => {
+      const section = document.getElementById(id);
+      if (section) htmx.trigger(section, "htmx:abort");
+    });
   });
+
+  document.addEventListener("htmx:afterRequest", (event) => acting.delete(event.detail.xhr));
 
   readFragment();
   showStatus();
