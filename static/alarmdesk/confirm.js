@@ -13,7 +13,6 @@
     asked = { form: button.form.getAttribute("action"), name: button.name, value: button.value };
     dialog.querySelector("[data-confirm-text]").textContent = button.dataset.confirm;
     dialog.querySelector('button[value="yes"]').textContent = button.dataset.confirmYes || "Yes";
-    dialog.returnValue = "";
     dialog.showModal();
   });
 
@@ -30,16 +29,27 @@
       button.form.appendChild(flag);
     }
     flag.value = "1";
+    button.focus(); // htmx sends the value of the button that has the focus as the submitter's
     button.form.requestSubmit(button);
   }
 
+  // The answer is taken from the button pressed, not from the dialog's close event: that
+  // event comes later, as a task of its own, by which time a new question may be open.
   document.addEventListener("DOMContentLoaded", () => {
     const dialog = document.getElementById("confirm-dialog");
     if (!dialog) return;
-    dialog.addEventListener("close", () => {
+    dialog.querySelector('button[value="yes"]').addEventListener("click", (event) => {
+      event.preventDefault();
       const question = asked;
       asked = null;
-      if (question && dialog.returnValue === "yes") submit(question);
+      dialog.close("yes");
+      if (question) submit(question);
+    });
+    dialog.querySelector('button[value="no"]').addEventListener("click", () => {
+      asked = null;
+    });
+    dialog.addEventListener("cancel", () => {
+      asked = null; // Esc
     });
   });
 })();
