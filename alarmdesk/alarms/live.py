@@ -29,6 +29,17 @@ def scope_version(user):
     return (counter or b"0").decode(), published.get("last_success"), failing
 
 
+def drawn_at(request):
+    """When the page being refreshed was drawn (its `t`, epoch seconds), to mark what changed
+    since; None for a full page or a `t` that is not a number."""
+    if not request.htmx:
+        return None
+    try:
+        return float(request.GET.get("t"))
+    except (TypeError, ValueError):
+        return None
+
+
 def unchanged(as_of, sync_failing):
     """The answer to a refresh whose scope has not moved: nothing to swap (htmx ignores a
     204), and the sync's time and health for the page's "as of" and its banner (live.js)."""

@@ -22,7 +22,7 @@ from alarmdesk.thingsboard import errors
 from . import access, actions, telemetry
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import ActionForm
-from .live import scope_version, unchanged
+from .live import drawn_at, scope_version, unchanged
 from .models import SEVERITIES, Alarm, AlarmEvent, AuditEntry, Customer
 from .store import mark_deleted, save_alarms
 from .templatetags.alarm_tags import age, ms_datetime
@@ -148,7 +148,7 @@ def alarm_list(request):
     total = sum(counts.get(severity, 0) for severity in chosen)
     page, pages = page_and_pages(form.page_number, total)
     selected = form.ordered(form.apply(alarms, user))
-    since = _float(request.GET.get("t")) if request.htmx else None
+    since = drawn_at(request)
     context = shared | {
         "form": form,
         "rows": _rows(selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], user, since, titles),
@@ -159,13 +159,6 @@ def alarm_list(request):
     }
     template = "alarms/list.html#alarm-table" if request.htmx else "alarms/list.html"
     return render(request, template, context)
-
-
-def _float(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 @tb_login_required

@@ -13,7 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.alarms import access, actions
-from alarmdesk.alarms.live import scope_version, unchanged
+from alarmdesk.alarms.live import drawn_at, scope_version, unchanged
 from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE
 
 from .models import Preference
@@ -85,7 +85,7 @@ def oncall(request):
     version, as_of, sync_failing = scope_version(user)
     if request.htmx and version and request.GET.get("v") == version:
         return unchanged(as_of, sync_failing)
-    since = _float(request.GET.get("t")) if request.htmx else None
+    since = drawn_at(request)
     context = {
         **_lists(user, since),
         "version": version,
@@ -126,13 +126,6 @@ def _act(request, user):
         return render(request, "oncall/acted.html", context)
     (messages.success if result.ok else messages.error)(request, result.message)
     return redirect("oncall")
-
-
-def _float(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _save_preferences(request, user):
