@@ -46,3 +46,9 @@ test: system-packages lint checks
 # The ThingsBoard simulator alone, with its demo data, on the port AlarmDesk expects.
 simulator: $(STAMP)
 	$(BIN)/python -m alarmdesk.tbsim --host 127.0.0.1 --port 8080 --scenario demo
+
+# The README's screenshots (docs/screenshots/): a private demo system on free ports,
+# photographed in Debian's Chromium; fails on any console error, CSP violation or HTTP error.
+.PHONY: screenshots
+screenshots: $(STAMP) system-packages
+	$(BIN)/python scripts/screenshots.py
