@@ -4,8 +4,14 @@ from django.conf import settings
 
 from .sync import age_seconds, status
 
-# A sync older than this many intervals is worth a warning on every page.
+# A sync older than this many intervals is worth a warning on every page (and never less
+# than STALE_AFTER_SECONDS: a backfill step may take up to 20 s of one run).
 STALE_AFTER_INTERVALS = 6
+STALE_AFTER_SECONDS = 30
+
+
+def stale_after():
+    return max(STALE_AFTER_INTERVALS * settings.ALARMDESK_SYNC_SECONDS, STALE_AFTER_SECONDS)
 
 
 def sync_status(request):
@@ -24,9 +30,8 @@ def sync_status(request):
             "as_of": last_success and datetime.fromisoformat(last_success),
             "loading_percent": percent if percent is not None and percent < 100 else None,
             "never": not current,
-            "stale_after": STALE_AFTER_INTERVALS * settings.ALARMDESK_SYNC_SECONDS,
-            "failing": bool(current.get("last_error"))
-            or age is None
-            or age > STALE_AFTER_INTERVALS * settings.ALARMDESK_SYNC_SECONDS,
-        }
+            "stale_after": stale_after(),
+            "failing": bool(current.get("last_error")) or age is None or age > stale_after(),
+        },
+        "live_seconds": settings.ALARMDESK_LIVE_SECONDS,
     }

@@ -14,6 +14,9 @@ from .sync import STATUS_KEY
 
 log = logging.getLogger(__name__)
 
+# More than a page of rows is not believed (a page has 50).
+MAX_ROWS_SHOWN = 200
+
 
 def scope_version(user):
     """(version, last successful sync as ISO 8601 or None, whether the last sync run failed);
@@ -38,6 +41,14 @@ def drawn_at(request):
         return float(request.GET.get("t"))
     except (TypeError, ValueError):
         return None
+
+
+def rows_shown(request):
+    """The alarm ids a live page says it shows (live.js sends them in X-Alarm-Rows), as
+    strings; an empty set for a full refresh."""
+    if not request.htmx:
+        return set()
+    return set(request.headers.get("X-Alarm-Rows", "").split()[:MAX_ROWS_SHOWN])
 
 
 def unchanged(as_of, sync_failing):

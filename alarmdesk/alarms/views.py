@@ -22,7 +22,7 @@ from alarmdesk.thingsboard import errors
 from . import access, actions, telemetry
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import ActionForm
-from .live import drawn_at, scope_version, unchanged
+from .live import drawn_at, rows_shown, scope_version, unchanged
 from .models import SEVERITIES, Alarm, AlarmEvent, AuditEntry, Customer
 from .store import mark_deleted, save_alarms
 from .templatetags.alarm_tags import age, ms_datetime
@@ -31,6 +31,8 @@ from .timeline import timeline
 log = logging.getLogger(__name__)
 
 SLOW_SECONDS = 2
+# A live refresh sends again the rows changed this long before the page was drawn.
+DELTA_MARGIN_SECONDS = 10
 # What a list row shows, read as plain dicts: cheaper to render than model instances.
 ROW_FIELDS = (
     "id",
@@ -148,17 +150,45 @@ def alarm_list(request):
     total = sum(counts.get(severity, 0) for severity in chosen)
     page, pages = page_and_pages(form.page_number, total)
     selected = form.ordered(form.apply(alarms, user))
+    on_page = selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     since = drawn_at(request)
     context = shared | {
         "form": form,
-        "rows": _rows(selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], user, since, titles),
         "counts": [(s, counts.get(s, 0), s in chosen) for s in SEVERITIES],
         "total": total,
         "page": page,
         "pages": pages,
     }
+    shown = rows_shown(request)
+    if since is not None and shown:
+        delta = _delta(on_page, shown, since)
+        if delta is not None:
+            resend, order = delta
+            rows = _rows(Alarm.objects.filter(id__in=resend), user, since, titles)
+            context |= {"rows": rows, "order": " ".join(order)}
+            response = render(request, "alarms/list.html#alarm-delta", context)
+            response["X-Live-Delta"] = "1"
+            return response
+    context["rows"] = _rows(on_page, user, since, titles)
     template = "alarms/list.html#alarm-table" if request.htmx else "alarms/list.html"
     return render(request, template, context)
+
+
+def _delta(on_page, shown, since):
+    """What a live refresh sends when the page already shows rows: (the alarms to send
+    again, the page's alarm ids in order). Only rows the page lacks or that changed since
+    it was drawn (a margin earlier: a write committed after that drawing may carry an
+    earlier time) are sent; live.js orders, replaces, and fades out the rows that left.
+    None when the page is now empty: the whole section says why."""
+    current = list(on_page.values_list("id", "changed_at"))
+    if not current:
+        return None
+    resend = [
+        alarm_id
+        for alarm_id, changed_at in current
+        if str(alarm_id) not in shown or changed_at.timestamp() > since - DELTA_MARGIN_SECONDS
+    ]
+    return resend, [str(alarm_id) for alarm_id, _ in current]
 
 
 @tb_login_required

@@ -1,7 +1,7 @@
 // Keyboard triage on the alarm list: j/k move, x select, a acknowledge, c clear,
 // Enter open, / search, ? help. Never while typing in a field.
 (() => {
-  const rows = () => Array.from(document.querySelectorAll("#alarm-table tr[data-alarm-id]"));
+  const rows = () => Array.from(document.querySelectorAll("#alarm-table tr[data-alarm-id]:not(.leaving)"));
   let currentId = null;
 
   const current = () => rows().find((row) => row.dataset.alarmId === currentId) || null;
@@ -58,6 +58,25 @@
     if (!action) return;
     event.preventDefault();
     action();
+  });
+
+  // The alarm under the cursor left the filter (live.js fades it out): the cursor goes to
+  // the next one, or the last.
+  document.addEventListener("alarm:leaving", (event) => {
+    const row = event.target;
+    if (row.dataset.alarmId !== currentId) return;
+    row.classList.remove("current");
+    let next = row.nextElementSibling;
+    while (next && next.classList.contains("leaving")) next = next.nextElementSibling;
+    const all = rows();
+    const target = next || all[all.length - 1];
+    if (!target) return;
+    if (row.contains(document.activeElement)) {
+      focusRow(target);
+    } else {
+      target.classList.add("current"); // the focus stays where the person put it
+      currentId = target.dataset.alarmId;
+    }
   });
 
   // A live refresh replaces the rows: keep the cursor on the same alarm (once settled:

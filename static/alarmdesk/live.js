@@ -121,6 +121,7 @@
   document.addEventListener("htmx:beforeSwap", (event) => {
     const section = event.detail.target;
     if (!POLLING.has(event.detail.elt.id) || !section || !POLLING.has(section.id)) return;
+    if (isDelta(event.detail.xhr)) return; // applied in place, below
     kept = {
       id: section.id,
       checked: Array.from(section.querySelectorAll('input[type="checkbox"]:checked'), (b) => b.value),
@@ -154,6 +155,113 @@
     if (window.scrollY !== kept.scroll) window.scrollTo(0, kept.scroll);
     kept = null;
   });
+
+  // The list's refresh, once it shows rows, is a delta (views._delta): the page's order and
+  // only the rows it lacks or that changed. Rows are replaced one by one, the others stay
+  // the very same elements (so their selection, focus and cursor stay too), and a row that
+  // left the filter fades out rather than vanishing under the pointer.
+  const LEAVE_MS = 1000;
+  const isDelta = (xhr) => xhr && xhr.getResponseHeader("X-Live-Delta") === "1";
+
+  document.addEventListener("htmx:configRequest", (event) => {
+    const section = event.detail.elt;
+    if (section.id !== "alarm-table") return; // the refresh itself, not a filter or a page
+    event.detail.parameters.v = section.dataset.v || "";
+    event.detail.parameters.t = section.dataset.t || "";
+    const shown = section.querySelectorAll("tr[data-alarm-id]:not(.leaving)");
+    if (shown.length && section.dataset.whole !== "1") {
+      event.detail.headers["X-Alarm-Rows"] = Array.from(shown, (row) => row.dataset.alarmId).join(" ");
+    }
+  });
+
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const section = event.detail.elt;
+    if (section.id !== "alarm-table" || !isDelta(event.detail.xhr)) return;
+    event.detail.shouldSwap = false;
+    const holder = document.createElement("template");
+    holder.innerHTML = event.detail.serverResponse;
+    if (!applyDelta(section, holder.content)) section.dataset.whole = "1"; // next: all of it
+    readFragment();
+    showAges();
+    showStatus();
+  });
+
+  function carryOver(old, row) {
+    const box = old.querySelector('input[type="checkbox"]');
+    const newBox = row.querySelector('input[type="checkbox"]');
+    if (box && newBox) newBox.checked = box.checked;
+    if (old.classList.contains("current")) row.classList.add("current");
+    const answer = old.querySelector("[role=status]");
+    const place = row.querySelector(".row-actions");
+    if (answer && place && !place.querySelector("[role=status]")) {
+      answer.dataset.since = answer.dataset.since || String(Date.now());
+      if (Date.now() - Number(answer.dataset.since) < ANSWER_MS) place.append(answer);
+    }
+  }
+
+  function leave(row) {
+    row.classList.add("leaving");
+    row.dispatchEvent(new CustomEvent("alarm:leaving", { bubbles: true }));
+    setTimeout(() => {
+      if (row.classList.contains("leaving")) row.remove();
+    }, LEAVE_MS);
+  }
+
+  function applyDelta(section, content) {
+    const delta = content.querySelector("template#alarm-delta");
+    const body = section.querySelector("table.alarms tbody");
+    if (!delta || !body) return false;
+    const focus = focusKey(document.activeElement, section);
+    const sent = new Map(Array.from(delta.content.querySelectorAll("tr[data-alarm-id]"), (r) => [r.id, r]));
+    const order = delta.dataset.order.split(" ").filter(Boolean).map((id) => `row-${id}`);
+    const wanted = new Set(order);
+    body.querySelectorAll("tr[data-alarm-id]").forEach((row) => {
+      if (!wanted.has(row.id)) {
+        if (!row.classList.contains("leaving")) leave(row);
+      } else if (!sent.has(row.id)) {
+        // Unchanged since the last look: no longer "changed".
+        row.classList.remove("fresh");
+        row.querySelectorAll(".badge").forEach((badge) => badge.remove());
+      }
+    });
+    const rows = order.map((id) => {
+      const old = body.querySelector(`#${CSS.escape(id)}`);
+      const row = sent.get(id);
+      if (!row) {
+        old?.classList.remove("leaving");
+        return old;
+      }
+      if (old) {
+        carryOver(old, row);
+        old.replaceWith(row);
+      }
+      return row;
+    });
+    if (rows.includes(null)) return false; // the server thought the page had a row it lacks
+    let anchor = body.firstElementChild;
+    rows.forEach((row) => {
+      while (anchor && anchor.classList.contains("leaving")) anchor = anchor.nextElementSibling;
+      if (anchor === row) {
+        anchor = anchor.nextElementSibling;
+      } else {
+        body.insertBefore(row, anchor);
+      }
+    });
+    sent.forEach((row) => htmx.process(row));
+    // The figures around the rows: the summary with "as of", the chips, the pager.
+    Array.from(content.children).forEach((part) => {
+      const place = part.id && part.id !== "alarm-delta" && document.getElementById(part.id);
+      if (!place) return;
+      part.removeAttribute("hx-swap-oob");
+      place.replaceWith(part);
+      htmx.process(part);
+    });
+    section.dataset.v = delta.dataset.v;
+    section.dataset.t = delta.dataset.t;
+    section.dataset.whole = "";
+    refocus(focus, section);
+    return true;
+  }
 
   // A hidden tab does not poll the list (htmx's trigger filters would need eval, which the
   // CSP forbids); the next tick after it becomes visible again catches up. On-call polls on:

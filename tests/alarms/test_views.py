@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -180,10 +181,19 @@ def test_a_live_refresh_with_a_strange_version_or_time_is_a_full_refresh(as_user
     assert ROW_ID.findall(response.content.decode())
 
 
+def live_poll(page):
+    """The URL the page's live refresh asks (live.js adds `v` and `t` from data-v, data-t)."""
+    section = re.search(r'<section id="alarm-table"[^>]*>', page).group(0)
+    path = re.search(r'hx-get="([^"]*)"', section).group(1).replace("&amp;", "&")
+    v = re.search(r'data-v="([^"]*)"', section).group(1)
+    t = re.search(r'data-t="([^"]*)"', section).group(1)
+    return f"{path}&v={v}&t={t}"
+
+
 def test_an_unchanged_live_refresh_answers_204_and_a_change_rerenders(as_user, store):
     client = as_user(TENANT)
     page = client.get("/alarms/").content.decode()
-    poll = re.search(r'hx-get="(/alarms/\?[^"]*v=[^"]*)"', page).group(1).replace("&amp;", "&")
+    poll = live_poll(page)
     unchanged = client.get(poll, headers={"HX-Request": "true"})
     assert unchanged.status_code == 204
     assert unchanged.content == b""
@@ -206,6 +216,42 @@ def test_an_unchanged_live_refresh_answers_204_and_a_change_rerenders(as_user, s
     assert new["id"]["id"] in ROW_ID.findall(html)
     assert re.search(rf'data-alarm-id="{new["id"]["id"]}" class="[^"]*fresh', html)
     assert "<html" not in html  # a fragment, not a page
+
+
+def test_a_live_refresh_of_a_page_with_rows_sends_only_what_changed(as_user, store):
+    client = as_user(TENANT)
+    Alarm.objects.update(changed_at=timezone.now() - timedelta(hours=1))  # a quiet while
+    page = client.get("/alarms/?sort=-created").content.decode()
+    shown = ROW_ID.findall(page)
+    assert len(shown) > 3
+    poll = live_poll(page)
+    # Nothing changed since the page was drawn, but the scope moved: nothing to send again.
+    device = (
+        tb_as(store, TENANT)
+        .get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1})
+        .json()["data"][0]
+    )
+    body = {"device": device["name"], "type": "Delta", "severity": "MAJOR"}
+    new = sim(store, "/sim/alarms", body)
+    sync.run_cycle()
+    headers = {"HX-Request": "true", "X-Alarm-Rows": " ".join(shown)}
+    answer = client.get(poll, headers=headers)
+    assert answer.status_code == 200
+    assert answer["X-Live-Delta"] == "1"
+    html = answer.content.decode()
+    order = re.search(r'data-order="([^"]*)"', html).group(1).split()
+    assert order[0] == new["id"]["id"]
+    assert order[1:] == shown[:49]
+    assert set(ROW_ID.findall(html)) == {new["id"]["id"]}  # only the row the page lacks
+    assert 'id="severity-chips"' in html
+    assert 'id="list-summary"' in html
+    # A page that says it shows none of these rows gets all of them.
+    everything = client.get(poll, headers=headers | {"X-Alarm-Rows": str(uuid.uuid4())})
+    assert set(ROW_ID.findall(everything.content.decode())) == set(order)
+    # Without the rows it shows, the whole section, as before.
+    whole = client.get(poll, headers={"HX-Request": "true"})
+    assert "X-Live-Delta" not in whole
+    assert 'id="alarm-table"' in whole.content.decode()
 
 
 def test_anonymous_users_are_sent_to_sign_in(client, store):
