@@ -4,13 +4,13 @@ import json
 import logging
 import time
 import uuid
+from datetime import UTC
 
 from django.contrib import messages
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.timezone import localtime
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -25,7 +25,7 @@ from .forms import ActionForm
 from .live import drawn_at, rows_shown, scope_version, unchanged
 from .models import SEVERITIES, Alarm, AlarmEvent, AuditEntry, Customer
 from .store import mark_deleted, save_alarms
-from .templatetags.alarm_tags import age, ms_datetime
+from .templatetags.alarm_tags import age, ms_datetime, query_with
 from .timeline import timeline
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,10 @@ def _rows(alarms, user, since=None, titles=None):
         row["withheld"] = " · ".join(filter(None, (row["ack_reason"], row["clear_reason"])))
         row["fresh"] = since is not None and row["changed_at"].timestamp() > since
         for name, ms in (("started", row["start_ts"]), ("updated", row["end_ts"])):
-            moment = localtime(ms_datetime(ms))
-            row[f"{name}_iso"] = moment.isoformat()
-            row[f"{name}_at"] = moment.strftime("%Y-%m-%d %H:%M:%S %Z")
+            # To the second, in UTC: the page's ages move from it, and live.js gives it a
+            # tooltip in the reader's own time.
+            moment = ms_datetime(ms).astimezone(UTC).replace(microsecond=0, tzinfo=None)
+            row[f"{name}_iso"] = f"{moment.isoformat()}Z"
             row[f"{name}_age"] = age(ms)
     return rows
 
@@ -128,6 +129,7 @@ def alarm_list(request):
     form = AlarmFilter(request.GET, types=choices["types"])
     titles = _customer_titles(user) if user.is_tenant_admin else {}
     shared = {
+        "list_path": f"{request.path}{query_with({'request': request})}",
         "sort_labels": SORT_LABELS,
         "version": version,
         "rendered_at": time.time(),
@@ -176,19 +178,21 @@ def alarm_list(request):
 
 def _delta(on_page, shown, since):
     """What a live refresh sends when the page already shows rows: (the alarms to send
-    again, the page's alarm ids in order). Only rows the page lacks or that changed since
-    it was drawn (a margin earlier: a write committed after that drawing may carry an
-    earlier time) are sent; live.js orders, replaces, and fades out the rows that left.
+    again, the page's order). Only rows the page lacks or that changed since it was drawn
+    (a margin earlier: a write committed after that drawing may carry an earlier time) are
+    sent; live.js orders, replaces, and fades out the rows that left. The order names a row
+    the page shows by its place in the page's list (a few bytes, not a 36-character id).
     None when the page is now empty: the whole section says why."""
     current = list(on_page.values_list("id", "changed_at"))
     if not current:
         return None
+    place = {alarm_id: index for index, alarm_id in enumerate(shown)}
     resend = [
         alarm_id
         for alarm_id, changed_at in current
-        if str(alarm_id) not in shown or changed_at.timestamp() > since - DELTA_MARGIN_SECONDS
+        if str(alarm_id) not in place or changed_at.timestamp() > since - DELTA_MARGIN_SECONDS
     ]
-    return resend, [str(alarm_id) for alarm_id, _ in current]
+    return resend, [str(place.get(str(alarm_id), alarm_id)) for alarm_id, _ in current]
 
 
 @tb_login_required

@@ -35,6 +35,7 @@
   function showAges() {
     document.querySelectorAll("time[data-age]").forEach((time) => {
       time.textContent = `${age(secondsSince(time.dateTime))} ago`;
+      if (!time.title) time.title = new Date(time.dateTime).toLocaleString();
     });
   }
 
@@ -169,8 +170,10 @@
     event.detail.parameters.v = section.dataset.v || "";
     event.detail.parameters.t = section.dataset.t || "";
     const shown = section.querySelectorAll("tr[data-alarm-id]:not(.leaving)");
+    section.sentRows = [];
     if (shown.length && section.dataset.whole !== "1") {
-      event.detail.headers["X-Alarm-Rows"] = Array.from(shown, (row) => row.dataset.alarmId).join(" ");
+      section.sentRows = Array.from(shown, (row) => row.dataset.alarmId);
+      event.detail.headers["X-Alarm-Rows"] = section.sentRows.join(" ");
     }
   });
 
@@ -213,7 +216,9 @@
     if (!delta || !body) return false;
     const focus = focusKey(document.activeElement, section);
     const sent = new Map(Array.from(delta.content.querySelectorAll("tr[data-alarm-id]"), (r) => [r.id, r]));
-    const order = delta.dataset.order.split(" ").filter(Boolean).map((id) => `row-${id}`);
+    // Each entry: a row the page showed, by its place in the list sent; or a new row's id.
+    const order = delta.dataset.order.split(" ").filter(Boolean)
+      .map((entry) => `row-${/^\d+$/.test(entry) ? section.sentRows[Number(entry)] : entry}`);
     const wanted = new Set(order);
     body.querySelectorAll("tr[data-alarm-id]").forEach((row) => {
       if (!wanted.has(row.id)) {
