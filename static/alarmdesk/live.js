@@ -170,10 +170,8 @@
     event.detail.parameters.v = section.dataset.v || "";
     event.detail.parameters.t = section.dataset.t || "";
     const shown = section.querySelectorAll("tr[data-alarm-id]:not(.leaving)");
-    section.sentRows = [];
     if (shown.length && section.dataset.whole !== "1") {
-      section.sentRows = Array.from(shown, (row) => row.dataset.alarmId);
-      event.detail.headers["X-Alarm-Rows"] = section.sentRows.join(" ");
+      event.detail.headers["X-Alarm-Rows"] = Array.from(shown, (row) => row.dataset.alarmId).join(" ");
     }
   });
 
@@ -183,7 +181,9 @@
     event.detail.shouldSwap = false;
     const holder = document.createElement("template");
     holder.innerHTML = event.detail.serverResponse;
-    if (!applyDelta(section, holder.content)) section.dataset.whole = "1"; // next: all of it
+    // The rows this very request said the page shows: the delta names them by place.
+    const sent = (event.detail.requestConfig?.headers?.["X-Alarm-Rows"] || "").split(" ");
+    if (!applyDelta(section, holder.content, sent)) section.dataset.whole = "1"; // next: all
     readFragment();
     showAges();
     showStatus();
@@ -206,24 +206,27 @@
     row.classList.add("leaving");
     row.dispatchEvent(new CustomEvent("alarm:leaving", { bubbles: true }));
     setTimeout(() => {
-      if (row.classList.contains("leaving")) row.remove();
+      if (!row.classList.contains("leaving")) return;
+      const section = row.closest("#alarm-table");
+      row.remove();
+      section?.dispatchEvent(new CustomEvent("alarm:rows", { bubbles: true }));
     }, LEAVE_MS);
   }
 
-  function applyDelta(section, content) {
+  function applyDelta(section, content, sent) {
     const delta = content.querySelector("template#alarm-delta");
     const body = section.querySelector("table.alarms tbody");
     if (!delta || !body) return false;
     const focus = focusKey(document.activeElement, section);
-    const sent = new Map(Array.from(delta.content.querySelectorAll("tr[data-alarm-id]"), (r) => [r.id, r]));
+    const fresh = new Map(Array.from(delta.content.querySelectorAll("tr[data-alarm-id]"), (r) => [r.id, r]));
     // Each entry: a row the page showed, by its place in the list sent; or a new row's id.
     const order = delta.dataset.order.split(" ").filter(Boolean)
-      .map((entry) => `row-${/^\d+$/.test(entry) ? section.sentRows[Number(entry)] : entry}`);
+      .map((entry) => `row-${/^\d+$/.test(entry) ? sent[Number(entry)] : entry}`);
     const wanted = new Set(order);
     body.querySelectorAll("tr[data-alarm-id]").forEach((row) => {
       if (!wanted.has(row.id)) {
         if (!row.classList.contains("leaving")) leave(row);
-      } else if (!sent.has(row.id)) {
+      } else if (!fresh.has(row.id)) {
         // Unchanged since the last look: no longer "changed".
         row.classList.remove("fresh");
         row.querySelectorAll(".badge").forEach((badge) => badge.remove());
@@ -231,7 +234,7 @@
     });
     const rows = order.map((id) => {
       const old = body.querySelector(`#${CSS.escape(id)}`);
-      const row = sent.get(id);
+      const row = fresh.get(id);
       if (!row) {
         old?.classList.remove("leaving");
         return old;
@@ -252,7 +255,7 @@
         body.insertBefore(row, anchor);
       }
     });
-    sent.forEach((row) => htmx.process(row));
+    fresh.forEach((row) => htmx.process(row));
     // The figures around the rows: the summary with "as of", the chips, the pager.
     Array.from(content.children).forEach((part) => {
       const place = part.id && part.id !== "alarm-delta" && document.getElementById(part.id);
@@ -265,6 +268,7 @@
     section.dataset.t = delta.dataset.t;
     section.dataset.whole = "";
     refocus(focus, section);
+    section.dispatchEvent(new CustomEvent("alarm:rows", { bubbles: true }));
     return true;
   }
 

@@ -67,6 +67,7 @@ def test_a_bulk_clear_over_a_filter_reports_per_alarm(synced_app, page, tbsim, c
     expected = listed_ids(page)
     assert expected
     with worker_thread(celery_app, pool="solo"):
+        page.get_by_label("Select all on this page").check()  # the bulk toolbar shows
         page.get_by_label("With the selected alarms").select_option("clear")
         page.get_by_role("button", name="Apply to all").click()
         # Asked first, with the number: nothing is cleared until it is confirmed.
