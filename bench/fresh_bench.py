@@ -262,14 +262,7 @@ class ThingsBoardUser:
 
     def __init__(self, url, persona):
         self.url = url
-        self.http = requests.Session()
-        answer = self.http.post(
-            f"{url}/api/auth/login",
-            json={"username": persona[0], "password": persona[1]},
-            timeout=10,
-        )
-        answer.raise_for_status()
-        self.http.headers["X-Authorization"] = f"Bearer {answer.json()['token']}"
+        self.http = harness.tb_session(url, persona)
         devices = self.http.get(
             f"{url}/api/tenant/devices", params={"pageSize": 100, "page": 0}, timeout=10
         )

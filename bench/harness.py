@@ -19,6 +19,20 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def tb_session(url, persona):
+    """A requests session signed in to ThingsBoard (or the simulator) as `persona`, a
+    (username, password) pair: its X-Authorization header set."""
+    http = requests.Session()
+    answer = http.post(
+        f"{url}/api/auth/login",
+        json={"username": persona[0], "password": persona[1]},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    http.headers["X-Authorization"] = f"Bearer {answer.json()['token']}"
+    return http
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

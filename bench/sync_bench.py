@@ -60,8 +60,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
 
@@ -96,14 +94,7 @@ def parse_args(argv=None):
 class Tb:
     def __init__(self, url):
         self.url = url
-        self.http = requests.Session()
-        answer = self.http.post(
-            f"{url}/api/auth/login",
-            json={"username": TENANT[0], "password": TENANT[1]},
-            timeout=10,
-        )
-        answer.raise_for_status()
-        self.auth = {"X-Authorization": f"Bearer {answer.json()['token']}"}
+        self.http = harness.tb_session(url, TENANT)
 
     def sim(self, method, path, body=None):
         answer = self.http.request(method, f"{self.url}/sim{path}", json=body, timeout=30)
@@ -111,9 +102,7 @@ class Tb:
         return answer.json()
 
     def api(self, method, path, params=None):
-        answer = self.http.request(
-            method, f"{self.url}/api{path}", params=params, headers=self.auth, timeout=30
-        )
+        answer = self.http.request(method, f"{self.url}/api{path}", params=params, timeout=30)
         answer.raise_for_status()
         return answer.json()
 

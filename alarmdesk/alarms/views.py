@@ -8,7 +8,7 @@ from datetime import UTC
 
 from django.contrib import messages
 from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -20,6 +20,7 @@ from alarmdesk.accounts.tokens import tb_call
 from alarmdesk.thingsboard import errors
 
 from . import access, actions, telemetry
+from .confirm import perform_or_ask
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import ActionForm
 from .live import drawn_at, rows_shown, scope_version, unchanged
@@ -318,13 +319,18 @@ def _act(request, user, alarm_id):
     form = ActionForm(request.POST)
     if not form.is_valid():
         result = actions.Result(AuditEntry.Outcome.FAILED, form.error_text())
-    elif form.unconfirmed and not request.htmx:
-        back = safe_next(request, request.POST.get("next")) or alarm_url(alarm)
-        return render(request, "alarms/confirm_clear.html", {"alarm": alarm, "back": back})
-    elif form.unconfirmed:  # htmx asks in a dialog first (confirm.js): this one did not
-        result = actions.Result(AuditEntry.Outcome.FAILED, actions.NOT_CONFIRMED)
     else:
-        result = actions.perform(request, user, alarm.id, **form.action_arguments())
+        back = safe_next(request, request.POST.get("next")) or alarm_url(alarm)
+        result = perform_or_ask(
+            request,
+            user,
+            alarm,
+            unconfirmed=form.unconfirmed,
+            back=back,
+            **form.action_arguments(),
+        )
+        if isinstance(result, HttpResponse):
+            return result  # the page that asks first
     alarm.refresh_from_db()
     kept_text = "" if result.ok else request.POST.get("text", "")
     if request.htmx:

@@ -6,13 +6,15 @@ import time
 
 from django import forms
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from alarmdesk.accounts.decorators import tb_login_required
-from alarmdesk.alarms import access, actions
+from alarmdesk.alarms import access
+from alarmdesk.alarms.confirm import perform_or_ask
 from alarmdesk.alarms.live import drawn_at, scope_version, unchanged
 from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE
 
@@ -106,13 +108,17 @@ def _act(request, user):
     alarm = access.get_alarm_for(user, form.cleaned_data["alarm"])
     action, text = form.cleaned_data["action"], form.cleaned_data["text"]
     unconfirmed = action == "clear" and not form.cleaned_data["confirmed"]
-    if unconfirmed and not request.htmx:
-        context = {"alarm": alarm, "back": reverse("oncall")}
-        return render(request, "alarms/confirm_clear.html", context)
-    if unconfirmed:
-        result = actions.Result(actions.Outcome.FAILED, actions.NOT_CONFIRMED)
-    else:
-        result = actions.perform(request, user, alarm.id, action, text=text)
+    result = perform_or_ask(
+        request,
+        user,
+        alarm,
+        unconfirmed=unconfirmed,
+        back=reverse("oncall"),
+        action=action,
+        text=text,
+    )
+    if isinstance(result, HttpResponse):
+        return result  # the page that asks first
     if request.htmx:
         alarm.refresh_from_db()
         # The card, and out of band the count and "Mine", which the act may have changed.
