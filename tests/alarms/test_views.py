@@ -618,4 +618,4 @@ def test_a_row_says_how_often_its_alarm_was_raised_again(as_user, store):
     html = client.get("/alarms/", {"q": "Flaps A Lot"}).content.decode()
 
     assert listed(client.get("/alarms/", {"q": "Flaps A Lot"})) == [new]
-    assert "raised again 2 times" in html
+    assert "raised again twice" in html
