@@ -102,6 +102,8 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Every watcher signs in from 127.0.0.1: more than the throttle lets one address try.
+LOGIN_THROTTLE_ATTEMPTS = LOGIN_THROTTLE_ADDRESS_ATTEMPTS = 1000
 """
 LIVE_SECTION = re.compile(r'<section id="alarm-table"[^>]*>', re.S)
 DELTA = re.compile(r'<template id="alarm-delta"[^>]*>', re.S)

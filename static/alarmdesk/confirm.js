@@ -12,6 +12,9 @@
     event.preventDefault();
     asked = { form: button.form.getAttribute("action"), name: button.name, value: button.value };
     dialog.querySelector("[data-confirm-text]").textContent = button.dataset.confirm;
+    dialog.querySelectorAll("[data-confirm-about]").forEach((more) => {
+      more.hidden = more.dataset.confirmAbout !== button.dataset.confirmMore;
+    });
     dialog.querySelector('button[value="yes"]').textContent = button.dataset.confirmYes || "Yes";
     dialog.showModal();
   });
