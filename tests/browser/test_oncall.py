@@ -90,3 +90,32 @@ def test_a_new_alarm_raises_the_count_in_the_title(app, store, phone, tbsim):
     expect(phone).to_have_title(f"({waiting + 1}) On-call · AlarmDesk", timeout=12_000)
     expect(phone.locator("#oncall-list")).to_contain_text("Night Call")
     assert phone.console_errors == []
+
+
+def test_a_note_being_typed_survives_a_refresh_that_redraws_the_cards(app, store, phone, tbsim):
+    sign_in_from(phone, f"{app}/oncall/")
+    card = phone.locator("#oncall-list article[data-alarm-id]").nth(0)
+    card_id = card.get_attribute("id")
+    card.get_by_text("Claim: acknowledge and take it").click()
+    note = phone.locator(f"#{card_id}").get_by_label("Note for ThingsBoard (optional)")
+    note.fill("Driving to the plant, there in 20")
+    phone.evaluate("document.getElementById('oncall-list').dataset.probe = 'before'")
+    device = (
+        TbSession(tbsim.url, TENANT)
+        .get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1})
+        .json()["data"][0]
+    )
+    requests.post(
+        f"{tbsim.url}/sim/alarms",
+        json={"device": device["name"], "type": "Meanwhile", "severity": "INDETERMINATE"},
+        timeout=5,
+    ).raise_for_status()
+    sync.run_cycle()
+    expect(phone.locator("#oncall-list")).to_contain_text("Meanwhile", timeout=12_000)
+    # Redrawn (the section is a new element), and still what the person was writing,
+    # where they were writing it.
+    assert phone.evaluate("document.getElementById('oncall-list').dataset.probe") is None
+    note = phone.locator(f"#{card_id}").get_by_label("Note for ThingsBoard (optional)")
+    expect(note).to_have_value("Driving to the plant, there in 20")
+    expect(note).to_be_focused()
+    assert phone.console_errors == []
