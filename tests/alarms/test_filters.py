@@ -60,6 +60,10 @@ def test_a_parameter_given_twice_is_refused_rather_than_one_silently_chosen():
         ({"q": "a\x00b"}, "q"),
         ({"since": "2024-13-45"}, "since"),
         ({"until": "garbage"}, "until"),
+        ({"group": "severity"}, "group"),
+        ({"originator": "Temperature Sensor A01"}, "originator"),
+        ({"open": "x" * 256}, "open"),
+        ({"open": [str(n) for n in range(51)]}, "open"),
     ],
 )
 def test_every_typed_parameter_not_understood_is_an_error_of_its_field(params, field):
