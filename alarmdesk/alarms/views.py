@@ -4,6 +4,7 @@ import json
 import logging
 import time
 import uuid
+from functools import partial
 
 from django.contrib import messages
 from django.db.models import Count
@@ -19,7 +20,7 @@ from alarmdesk.accounts.middleware import safe_next
 from alarmdesk.accounts.tokens import tb_call
 from alarmdesk.thingsboard import errors
 
-from . import access, actions, telemetry
+from . import access, actions, groups, telemetry
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import ActionForm
 from .live import drawn_at, scope_version, unchanged
@@ -146,17 +147,21 @@ def alarm_list(request):
     counts = {SEVERITIES[rank]: n for rank, n in by_rank if rank < len(SEVERITIES)}
     chosen = form.cleaned_data.get("severity") or SEVERITIES
     total = sum(counts.get(severity, 0) for severity in chosen)
-    page, pages = page_and_pages(form.page_number, total)
-    selected = form.ordered(form.apply(alarms, user))
     since = drawn_at(request)
     context = shared | {
         "form": form,
-        "rows": _rows(selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], user, since, titles),
         "counts": [(s, counts.get(s, 0), s in chosen) for s in SEVERITIES],
         "total": total,
-        "page": page,
-        "pages": pages,
+        "originator_name": form.originator_name(alarms),
     }
+    if form.cleaned_data["group"]:
+        make_rows = partial(_rows, user=user, since=since, titles=titles)
+        context |= groups.page_of_groups(form, form.apply(alarms, user), make_rows)
+    else:
+        page, pages = page_and_pages(form.page_number, total)
+        selected = form.ordered(form.apply(alarms, user))
+        rows = _rows(selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], user, since, titles)
+        context |= {"rows": rows, "page": page, "pages": pages}
     template = "alarms/list.html#alarm-table" if request.htmx else "alarms/list.html"
     return render(request, template, context)
 
