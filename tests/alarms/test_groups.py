@@ -215,11 +215,14 @@ def test_at_most_fifty_groups_a_page_and_the_next_page_has_the_rest(as_user, sto
 
     first = client.get("/alarms/", {"group": "type"})
     second = client.get("/alarms/", {"group": "type", "page": 2})
+    beyond = client.get("/alarms/", {"group": "type", "page": 9})
 
     assert len(groups(first)) == 50
     assert len(groups(second)) == types - 50
     assert f"{types} types" in first.content.decode()
     assert "page 1 of 2" in first.content.decode()
+    assert [g.key for g in groups(beyond)] == [g.key for g in groups(second)]  # the last page
+    assert "page 2 of 2" in beyond.content.decode()
     names = [g.name for g in groups(first) + groups(second)]
     assert len(set(names)) == types
     assert sum(g.count for g in groups(first) + groups(second)) == shown_total(first)
