@@ -102,6 +102,10 @@ class _GroupKeys(forms.MultipleChoiceField):
     def valid_value(self, value):
         return len(value) <= 255
 
+    def to_python(self, value):
+        # Named twice (the page's URL and its open groups, both sent by the pager): once.
+        return list(dict.fromkeys(super().to_python(value)))
+
     def validate(self, value):
         super().validate(value)
         if len(value) > self.most:

@@ -87,7 +87,9 @@ def test_a_heading_says_its_counts_in_words_and_symbols(as_user):
     html_page = client.get("/alarms/", {"group": "type"}).content.decode()
     heading = next(GROUP.finditer(html_page))["summary"]
     # "High Temperature — 7 alarms: ◆ 7 critical": never by colour alone.
-    assert re.search(r'<span class="severity" aria-hidden="true">\u25c6</span> \d+ critical', heading)
+    assert re.search(
+        r'<span class="severity" aria-hidden="true">\u25c6</span> \d+ critical', heading
+    )
 
 
 def test_groups_come_most_severe_first_then_largest_first(as_user):
@@ -297,3 +299,20 @@ def test_the_list_filtered_to_an_originator_names_it_in_the_filters_to_keep_or_r
         (str(alarm.originator_id), " selected", alarm.originator_name),
     ]
     assert '<details class="more-filters" open>' in page
+
+
+def test_hostile_text_in_a_groups_name_and_key_is_rendered_inert(as_user):
+    from tests.alarms.test_views import HOSTILE
+
+    client = as_user(TENANT)
+    alarm = Alarm.objects.filter(cleared=False).first()
+    Alarm.objects.filter(id=alarm.id).update(type=HOSTILE, originator_name=HOSTILE)
+    for grouping in ("type", "originator"):
+        shown = groups(client.get("/alarms/", {"group": grouping}))
+        hostile = next(g for g in shown if g.name == HOSTILE)
+        response = client.get("/alarms/", {"group": grouping, "open": hostile.key})
+        page = response.content.decode()
+        assert "<script>alert" not in page
+        assert "<img src=x" not in page
+        assert 'hx-get="/logout/"' not in page
+        assert [g.rows for g in groups(response) if g.open] == [[str(alarm.id)]]
