@@ -15,6 +15,10 @@ Targets (the triage list issue), with 100,000 alarms in the store of which 10,00
   p95 <= 5 ms;
 - 50 pages left open for 60 s (each polling every 2 s, as the page's hx-trigger does) cause
   no ThingsBoard request beyond the sync's own.
+The list grouped (issue 11), held to the same targets: grouped by originator, by type, and by
+originator with the first group open (its rows), as the default page, p95 <= 50 ms (by
+originator also as customerA); grouped by originator over every status, as every status,
+p95 <= 100 ms.
 
 How it measures:
 - The simulator runs as a separate process (`python -m alarmdesk.tbsim --scenario scale
@@ -54,6 +58,7 @@ How it measures:
   included), and subtracted; the sync's own count (counts["requests"]) is shown beside it as
   a cross-check.
 - EXPLAIN QUERY PLAN of the default page's list query and of its per-severity count query,
+  and of the grouped pages' headings query (by originator, by type; active and every status),
   as the view ran them (captured SQL and parameters), for the tenant administrator and for
   customerA, is printed under the table; `--queries` also prints every statement of every
   case with its time and plan.
@@ -359,6 +364,23 @@ def list_cases(args, live):
 
 
 CUSTOMER_CASE = Case("customer", "default page as customerA", "/alarms/", target_ms=50)
+GROUPINGS = ("/alarms/?group=originator", "/alarms/?group=type")
+CUSTOMER_GROUPED = Case(
+    "customer-grouped", "grouped by originator as customerA", GROUPINGS[0], target_ms=50
+)
+OPEN_KEY = re.compile(r'<input type="hidden" name="open" value="([^"]+)">')
+
+
+def grouped_cases(client):
+    """The list grouped (issue 11); the group open is the first of the page's groups."""
+    page = client.get(GROUPINGS[0]).content.decode()
+    opened = {"group": "originator", "open": html.unescape(OPEN_KEY.search(page).group(1))}
+    return [
+        Case("by-originator", "grouped by originator", GROUPINGS[0], target_ms=50),
+        Case("by-type", "grouped by type", GROUPINGS[1], target_ms=50),
+        Case("open", "grouped, first group open", f"/alarms/?{urlencode(opened)}", target_ms=50),
+        Case("any-grouped", "grouped, status=ANY", f"{GROUPINGS[0]}&status=ANY", target_ms=100),
+    ]
 
 
 class Samples:
@@ -444,6 +466,8 @@ def statements(client, case):
 def statement_kind(sql):
     if "django_session" in sql:
         return "session"
+    if "OVER ()" in sql:  # the window counting the groups
+        return "group headings"
     if "alarms_customer" in sql:
         return "customer titles"
     if "COUNT(" in sql:
@@ -496,6 +520,16 @@ def default_plans(client, who):
             ("severity count query", "severity counts"),
         )
     ]
+
+
+def grouped_plans(client, who):
+    """EXPLAIN QUERY PLAN of the grouped pages' headings query, as the view ran it."""
+    plans = []
+    for url in (*GROUPINGS, *(f"{url}&status=ANY" for url in GROUPINGS)):
+        ran = statements(client, Case("plan", "", url))
+        found = [entry for entry in ran if statement_kind(entry[0]) == "group headings"]
+        plans.append((f"group headings {url} ({who})", query_plan(*found[0]) if found else None))
+    return plans
 
 
 def print_queries(client, cases):
@@ -670,7 +704,7 @@ def table_rows(args, r):
         )
     )
     n = args.requests
-    for case in [*r["cases"], CUSTOMER_CASE]:
+    for case in [*r["cases"], CUSTOMER_CASE, CUSTOMER_GROUPED]:
         rows.append(timing_row(case, r["in_process"][case.key], f"in-process, n={n}"))
     if r.get("http"):
         for case in r["cases"]:
@@ -765,12 +799,14 @@ def measure(args, pinned, workdir, url, started):
     tenant = signed_in_client(TENANT)
     customer = signed_in_client(CUSTOMER_A)
     page = tenant.get("/alarms/").content.decode()
-    cases = list_cases(args, live_url(page))
+    cases = list_cases(args, live_url(page)) + grouped_cases(tenant)
     r["cases"] = cases
     jobs = [*((case, tenant) for case in cases), (CUSTOMER_CASE, customer)]
+    jobs.append((CUSTOMER_GROUPED, customer))
     r["in_process"] = measure_in_process(args, jobs)
     r["costs"] = [(case, statement_costs(client, case)) for case, client in jobs if not case.htmx]
     r["plans"] = default_plans(tenant, "tenant admin") + default_plans(customer, "customerA")
+    r["plans"] += grouped_plans(tenant, "tenant admin") + grouped_plans(customer, "customerA")
     r["wire"] = wire_sizes(tenant)
     if args.queries:
         print_queries(tenant, cases)

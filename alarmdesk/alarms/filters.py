@@ -38,6 +38,8 @@ SORT_LABELS = {
     "-updated": "Recently updated",
     "type": "Type A-Z",
 }
+# What the list may be grouped by (alarmdesk/alarms/groups.py): URL value -> words.
+GROUPINGS = {"originator": "Originator", "type": "Type"}
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 CHOICES_SECONDS = 600
@@ -91,6 +93,25 @@ def page_and_pages(requested, total, page_size=PAGE_SIZE):
     return min(requested, pages), pages
 
 
+class _GroupKeys(forms.MultipleChoiceField):
+    """The keys of the groups drawn open (an originator id, a type): any, as a key that names
+    no group opens nothing; a bounded number of bounded length, as each costs a query."""
+
+    most = PAGE_SIZE  # a page of groups
+
+    def valid_value(self, value):
+        return len(value) <= 255
+
+    def to_python(self, value):
+        # Named twice (the page's URL and its open groups, both sent by the pager): once.
+        return list(dict.fromkeys(super().to_python(value)))
+
+    def validate(self, value):
+        super().validate(value)
+        if len(value) > self.most:
+            raise forms.ValidationError(f"Open at most {self.most} groups, not {len(value)}.")
+
+
 class AlarmFilter(forms.Form):
     """The list's filter; `apply()` narrows a queryset of alarms the user may see.
 
@@ -111,7 +132,15 @@ class AlarmFilter(forms.Form):
     customer = forms.CharField(max_length=36, required=False, label="Customer")
     since = forms.DateField(required=False, label="From")
     until = forms.DateField(required=False, label="To")
+    originator = forms.CharField(max_length=36, required=False, label="Originator")
     sort = forms.ChoiceField(choices=[(s, s) for s in SORTS], required=False, label="Sort")
+    group = forms.ChoiceField(
+        # Words that say what they do even where the label is hidden (a phone).
+        choices=[("", "No groups"), *((k, f"By {v.lower()}") for k, v in GROUPINGS.items())],
+        required=False,
+        label="Group by",
+    )
+    open = _GroupKeys(required=False, label="Open groups")
     page = forms.IntegerField(min_value=1, max_value=100_000, required=False, label="Page")
 
     def __init__(self, data, *, types=(), **kwargs):
@@ -123,6 +152,9 @@ class AlarmFilter(forms.Form):
 
     def clean_customer(self):
         return _id_or_word(self.cleaned_data["customer"], ("none",), "customer")
+
+    def clean_originator(self):
+        return _id_or_word(self.cleaned_data["originator"], (), "originator")
 
     def clean_since(self):
         return _within_bounds(self.cleaned_data["since"], self.data.get("since"))
@@ -172,7 +204,18 @@ class AlarmFilter(forms.Form):
         customer = data.get("customer")
         if customer and user.is_tenant_admin:
             alarms = alarms.filter(customer_id=None if customer == "none" else customer)
+        if data.get("originator"):
+            alarms = alarms.filter(originator_id=data["originator"])
         return self.within_window(alarms)
+
+    def originator_name(self, alarms):
+        """The name of the originator filtered on, as the user's alarms give it ("" if none
+        of them is that originator's)."""
+        chosen = self.cleaned_data.get("originator")
+        if not chosen:
+            return ""
+        names = alarms.filter(originator_id=chosen).values_list("originator_name", flat=True)
+        return next(iter(names[:1]), "")  # any one: not first(), whose ORDER BY id scans
 
     def within_window(self, alarms):
         """A window keeps the alarms active at some point in it: one raised long ago and

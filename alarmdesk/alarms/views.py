@@ -5,6 +5,7 @@ import logging
 import time
 import uuid
 from datetime import UTC
+from functools import partial
 
 from django.contrib import messages
 from django.db.models import Count
@@ -19,7 +20,7 @@ from alarmdesk.accounts.middleware import safe_next
 from alarmdesk.accounts.tokens import tb_call
 from alarmdesk.thingsboard import errors
 
-from . import access, actions, telemetry
+from . import access, actions, groups, telemetry
 from .confirm import perform_or_ask
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import ActionForm
@@ -151,28 +152,33 @@ def alarm_list(request):
     counts = {SEVERITIES[rank]: n for rank, n in by_rank if rank < len(SEVERITIES)}
     chosen = form.cleaned_data.get("severity") or SEVERITIES
     total = sum(counts.get(severity, 0) for severity in chosen)
-    page, pages = page_and_pages(form.page_number, total)
-    selected = form.ordered(form.apply(alarms, user))
-    on_page = selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     since = drawn_at(request)
     context = shared | {
         "form": form,
         "counts": [(s, counts.get(s, 0), s in chosen) for s in SEVERITIES],
         "total": total,
-        "page": page,
-        "pages": pages,
+        "originator_name": form.originator_name(alarms),
     }
-    shown = rows_shown(request)
-    if since is not None and shown:
-        delta = _delta(on_page, shown, since)
-        if delta is not None:
-            resend, order = delta
-            rows = _rows(Alarm.objects.filter(id__in=resend), user, since, titles)
-            context |= {"rows": rows, "order": " ".join(order)}
-            response = render(request, "alarms/list.html#alarm-delta", context)
-            response["X-Live-Delta"] = "1"
-            return response
-    context["rows"] = _rows(on_page, user, since, titles)
+    if form.cleaned_data["group"]:
+        # Grouped: always the whole section (live.js keeps its state across the swap).
+        make_rows = partial(_rows, user=user, since=since, titles=titles)
+        context |= groups.page_of_groups(form, form.apply(alarms, user), make_rows)
+    else:
+        page, pages = page_and_pages(form.page_number, total)
+        selected = form.ordered(form.apply(alarms, user))
+        on_page = selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        context |= {"page": page, "pages": pages}
+        shown = rows_shown(request)
+        if since is not None and shown:
+            delta = _delta(on_page, shown, since)
+            if delta is not None:
+                resend, order = delta
+                rows = _rows(Alarm.objects.filter(id__in=resend), user, since, titles)
+                context |= {"rows": rows, "order": " ".join(order)}
+                response = render(request, "alarms/list.html#alarm-delta", context)
+                response["X-Live-Delta"] = "1"
+                return response
+        context["rows"] = _rows(on_page, user, since, titles)
     template = "alarms/list.html#alarm-table" if request.htmx else "alarms/list.html"
     return render(request, template, context)
 

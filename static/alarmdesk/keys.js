@@ -1,7 +1,10 @@
 // Keyboard triage on the alarm list: j/k move, x select, a acknowledge, c clear,
 // Enter open, / search, ? help. Never while typing in a field.
 (() => {
-  const rows = () => Array.from(document.querySelectorAll("#alarm-table tr[data-alarm-id]:not(.leaving)"));
+  // Not a row fading out (live.js), nor the rows of a group closed again: they stay in the
+  // page, hidden (groups.html).
+  const rows = () => Array.from(document.querySelectorAll("#alarm-table tr[data-alarm-id]:not(.leaving)"))
+    .filter((row) => !row.closest("details:not([open])"));
   let currentId = null;
 
   const current = () => rows().find((row) => row.dataset.alarmId === currentId) || null;
@@ -36,6 +39,8 @@
       if (event.key === "Escape") target.blur();
       return;
     }
+    // Enter on a link, a button or a group's heading is theirs: it follows, presses, opens.
+    if (event.key === "Enter" && target.closest("a[href], button, summary")) return;
     const actions = {
       j: () => move(1),
       k: () => move(-1),

@@ -281,7 +281,8 @@
       if (acting.size || (document.hidden && elt.id === "alarm-table")) event.preventDefault();
       return;
     }
-    if (!elt.closest("#alarm-table, #oncall-list")) return;
+    // A filter or a page turn (which draw the table anew) counts as an action here too.
+    if (!elt.closest("#alarm-table, #oncall-list, #filters")) return;
     // A person's action in the list: a refresh must not swap the rows while it is on its
     // way (its answer would land in a row already replaced, or an older look overwrite
     // it). One in flight is abandoned; the next tick, after the action, brings the news.

@@ -24,6 +24,7 @@ def sign_in(page, app, persona, next_path="/alarms/"):
     page.get_by_label("Password").fill(persona[1])
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{app}{next_path}")
+    page.wait_for_load_state("load")  # its scripts have run: keys pressed now are heard
 
 
 def listed_ids(page):

@@ -1,0 +1,97 @@
+"""The alarm list grouped by originator or by type (the filter's `group`).
+
+One heading per group over the whole filtered set, not only a page of it: its name and its
+count split by severity, from one GROUP BY query that also counts the groups (a window) and
+returns only the page's. A page holds at most PAGE_SIZE groups, the most severe first, then
+the largest. A group drawn open (its key among the filter's `open`) shows its first
+PAGE_SIZE alarms as the list's own rows; the list filtered to the group has the rest.
+"""
+
+import hashlib
+
+from django.db.models import CharField, Count, F, Max, Min, Q, Window
+from django.db.models.functions import Cast
+
+from .filters import PAGE_SIZE, page_and_pages
+from .models import SEVERITIES
+
+# The store's column each grouping collects alarms by, and what a page counts its groups in.
+FIELDS = {"originator": "originator_id", "type": "type"}
+NOUNS = {"originator": "originator", "type": "type"}
+
+
+def page_of_groups(form, alarms, make_rows):
+    """What the list shows grouped: `groups` (one page of them), `group_total`, `page`, `pages`.
+
+    `alarms` is the filtered set; `make_rows(queryset)` gives the list's rows of some alarms
+    (they are made once, for the groups drawn open)."""
+    grouping = form.cleaned_data["group"]
+    headings = _headings(alarms, FIELDS[grouping])
+    page = form.page_number
+    shown = list(headings[(page - 1) * PAGE_SIZE : page * PAGE_SIZE])
+    if not shown and page > 1:  # past the end: the last page, as the list shows
+        last = page_and_pages(page, next(iter(headings[:1]), {"groups": 0})["groups"])[0]
+        shown = list(headings[(last - 1) * PAGE_SIZE : last * PAGE_SIZE])
+    total = shown[0]["groups"] if shown else 0
+    page, pages = page_and_pages(page, total)
+    opened = set(form.cleaned_data.get("open") or ())
+    return {
+        "groups": [_group(grouping, h, alarms, form, make_rows, opened) for h in shown],
+        "group_total": total,
+        "group_noun": NOUNS[grouping],
+        "groups_from": (page - 1) * PAGE_SIZE + 1,
+        "groups_to": (page - 1) * PAGE_SIZE + len(shown),
+        "page": page,
+        "pages": pages,
+    }
+
+
+def _headings(alarms, field):
+    """Each group's key (`value`), name, count (`n`), count per severity rank (`rank0` is
+    CRITICAL's ...), most severe rank and the number of groups, in the page's order."""
+    by_rank = {
+        f"rank{rank}": Count("id", filter=Q(severity_rank=rank)) for rank in range(len(SEVERITIES))
+    }
+    # The type is grouped through a cast: grouped by the column, SQLite walks the whole type
+    # index to spare the GROUP BY a sort, reading every alarm of every status and customer
+    # (90 ms at 100,000 alarms, against 9 ms through the scope's own index).
+    grouped = alarms.order_by().values(
+        value=Cast(field, CharField()) if field == "type" else F(field)
+    )
+    names = ("name",) if field == "originator_id" else ()
+    if names:
+        # One name per originator, should its alarms disagree (a device renamed meanwhile).
+        grouped = grouped.annotate(name=Max("originator_name"))
+    counted = grouped.annotate(
+        n=Count("id"), worst=Min("severity_rank"), **by_rank, groups=Window(Count("*"))
+    )
+    return counted.order_by("worst", "-n", *names, "value")
+
+
+def _group(grouping, heading, alarms, form, make_rows, opened):
+    key = str(heading["value"])
+    group = {
+        "key": key,
+        "id": dom_id(grouping, key),
+        "name": heading.get("name", key),
+        "count": heading["n"],
+        # A severity ThingsBoard may add later is ranked after INDETERMINATE by the store.
+        "worst": SEVERITIES[min(heading["worst"], len(SEVERITIES) - 1)],
+        "split": [
+            (severity, heading[f"rank{rank}"])
+            for rank, severity in enumerate(SEVERITIES)
+            if heading[f"rank{rank}"]
+        ],
+        "rows": None,
+    }
+    if key in opened:
+        members = form.ordered(alarms.filter(**{FIELDS[grouping]: heading["value"]}))
+        group["rows"] = make_rows(members[:PAGE_SIZE])
+    return group
+
+
+def dom_id(grouping, key):
+    """The group's element id: the same at every render, so that the page's live refresh
+    finds the groups that were open (a key may hold any character; an id may not)."""
+    digest = hashlib.sha256(f"{grouping}:{key}".encode()).hexdigest()
+    return f"group-{digest[:16]}"
