@@ -34,4 +34,6 @@ def sync_status(request):
             "failing": bool(current.get("last_error")) or age is None or age > stale_after(),
         },
         "live_seconds": settings.ALARMDESK_LIVE_SECONDS,
+        # The pages the header's "Alarms" stands for (an alarm, a bulk job: still there).
+        "alarm_pages": ("alarm_list", "alarm_detail", "bulk", "bulk_job"),
     }

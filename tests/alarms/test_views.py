@@ -619,3 +619,11 @@ def test_a_row_says_how_often_its_alarm_was_raised_again(as_user, store):
 
     assert listed(client.get("/alarms/", {"q": "Flaps A Lot"})) == [new]
     assert "raised again twice" in html
+
+
+def test_the_header_marks_alarms_as_the_section_of_an_alarms_page(as_user):
+    client = as_user(TENANT)
+    alarm = Alarm.objects.filter(cleared=False).first()
+    for path in ("/alarms/", f"/alarms/{alarm.id}/"):
+        page = client.get(path).content.decode()
+        assert re.search(r'aria-current="page">Alarms</a>', page), path
