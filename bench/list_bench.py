@@ -708,7 +708,8 @@ def table_rows(args, r):
         rows.append(timing_row(case, r["in_process"][case.key], f"in-process, n={n}"))
     if r.get("http"):
         for case in r["cases"]:
-            rows.append(timing_row(case, r["http"][case.key], f"HTTP, n={args.http_requests}"))
+            if case.key in r["http"]:  # the grouped cases are measured in-process only
+                rows.append(timing_row(case, r["http"][case.key], f"HTTP, n={args.http_requests}"))
 
     for key, label, target in (
         ("page", "default page (50 rows)", 5_000),
