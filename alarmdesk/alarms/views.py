@@ -27,7 +27,7 @@ from .forms import ActionForm
 from .live import drawn_at, rows_shown, scope_version, unchanged
 from .models import SEVERITIES, Alarm, AlarmEvent, AuditEntry, Customer
 from .store import mark_deleted, save_alarms
-from .templatetags.alarm_tags import age, ms_datetime, query_with
+from .templatetags.alarm_tags import age, ms_datetime, query_with, severity_icon, status_words
 from .timeline import timeline
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,10 @@ def _rows(alarms, user, since=None, titles=None):
         row["ack_reason"], row["clear_reason"] = reasons.get("ack", ""), reasons.get("clear", "")
         row["withheld"] = " · ".join(filter(None, (row["ack_reason"], row["clear_reason"])))
         row["fresh"] = since is not None and row["changed_at"].timestamp() > since
+        # Words made here once: a template filter in each of 50 rows costs more.
+        row["sev_class"] = f"sev-{row['severity'].lower()}"
+        row["sev_icon"], row["sev_word"] = severity_icon(row["severity"]), row["severity"].title()
+        row["status_text"] = status_words(row["status"])
         for name, ms in (("started", row["start_ts"]), ("updated", row["end_ts"])):
             # To the second, in UTC: the page's ages move from it, and live.js gives it a
             # tooltip in the reader's own time.
@@ -342,7 +346,8 @@ def _act(request, user, alarm_id):
     if request.htmx:
         if request.headers.get("HX-Target", "").startswith("row-"):
             row = _rows(Alarm.objects.filter(id=alarm.id), user)[0]
-            context = {"row": row, "result": result}
+            back = safe_next(request, request.POST.get("next")) or reverse("alarm_list")
+            context = {"row": row, "result": result, "list_path": back}
             return render(request, "alarms/list.html#alarm-row", context)
         # The whole main fragment, comments read again: the new state, the actions that
         # now fit, the picker and the timeline with this very act in it.
