@@ -137,6 +137,20 @@ class TbSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+def raise_alarm(tbsim, alarm_type, severity, device=None):
+    """An alarm raised in the simulator (through its /sim/ control) on `device`, by default
+    the tenant's first device; its id. The store learns of it at the next sync."""
+    if device is None:
+        infos = TbSession(tbsim.url, TENANT).get(
+            "/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1}
+        )
+        device = infos.json()["data"][0]["name"]
+    body = {"device": device, "type": alarm_type, "severity": severity}
+    answer = requests.post(f"{tbsim.url}/sim/alarms", json=body, timeout=5)
+    answer.raise_for_status()
+    return answer.json()["id"]["id"]
+
+
 def thingsboard_alarm_ids(tbsim, persona, **params):
     """The ids of the alarms ThingsBoard itself lists to that persona."""
     with TbSession(tbsim.url, persona) as session:

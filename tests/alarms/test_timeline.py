@@ -23,16 +23,17 @@ def event(kind, at, **data):
     return AlarmEvent(kind=kind, ts=ms(at), observed_at=at + timedelta(seconds=4), data=data)
 
 
-def system(subtype, at, text, user=OLIVIA, **params):
+def _comment(kind, subtype, text, at, user, body):
+    """An AlarmComment as the client parses it, by `user` (None: ThingsBoard itself)."""
     first, last = PEOPLE[user].split() if user else (None, None)
     return AlarmComment(
         id=str(uuid.uuid4()),
         alarm_id="a",
         user_id=user,
-        type="SYSTEM",
+        type=kind,
         text=text,
         subtype=subtype,
-        comment={"text": text, "subtype": subtype, **params},
+        comment=body,
         created_time=ms(at),
         first_name=first,
         last_name=last,
@@ -40,21 +41,12 @@ def system(subtype, at, text, user=OLIVIA, **params):
     )
 
 
+def system(subtype, at, text, user=OLIVIA, **params):
+    return _comment("SYSTEM", subtype, text, at, user, {"text": text, "subtype": subtype, **params})
+
+
 def comment(text, at, user=OLIVIA):
-    first, last = PEOPLE[user].split()
-    return AlarmComment(
-        id=str(uuid.uuid4()),
-        alarm_id="a",
-        user_id=user,
-        type="OTHER",
-        text=text,
-        subtype=None,
-        comment={"text": text},
-        created_time=ms(at),
-        first_name=first,
-        last_name=last,
-        email=f"{first.lower()}@example.com",
-    )
+    return _comment("OTHER", None, text, at, user, {"text": text})
 
 
 def audit(action, at, user=OLIVIA, outcome=AuditEntry.Outcome.DONE, detail=""):

@@ -3,7 +3,6 @@ and the page's live refresh keeps the group open with the person's selection in 
 
 import re
 
-import requests
 from playwright.sync_api import expect
 
 from alarmdesk.alarms import sync
@@ -11,7 +10,7 @@ from tests.browser.test_triage import (
     sign_in,
     synced_app,  # noqa: F401 - a fixture
 )
-from tests.conftest import TENANT
+from tests.conftest import TENANT, raise_alarm
 
 REFRESH = 12_000  # ms: two of the page's 5-second refreshes
 
@@ -48,8 +47,7 @@ def test_a_group_opens_on_its_rows_and_a_refresh_keeps_it_open_and_selected(
     group.locator(f'tr[data-alarm-id="{chosen}"] input[type=checkbox]').check()
 
     # A new alarm on that originator: the next refresh re-renders the grouped table.
-    body = {"device": name, "type": "Meanwhile", "severity": "INDETERMINATE"}
-    new = requests.post(f"{tbsim.url}/sim/alarms", json=body, timeout=5).json()["id"]["id"]
+    new = raise_alarm(tbsim, "Meanwhile", "INDETERMINATE", device=name)
     sync.run_cycle()
     expect(group.locator(f'tr[data-alarm-id="{new}"]')).to_be_visible(timeout=REFRESH)
 

@@ -4,7 +4,6 @@ focus, and the answer to their own action survive refreshes that re-render the t
 import re
 from datetime import timedelta
 
-import requests
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -14,22 +13,16 @@ from tests.browser.test_triage import (
     sign_in,
     synced_app,  # noqa: F401 - a fixture
 )
-from tests.conftest import TENANT, TbSession
+from tests.conftest import TENANT, TbSession, raise_alarm
 
 REFRESH = 12_000  # ms: several of the page's refreshes, on a loaded machine
 
 
 def raise_and_sync(tbsim, n):
     """A change in ThingsBoard that the next refresh re-renders the table for; the row."""
-    device = (
-        TbSession(tbsim.url, TENANT)
-        .get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1})
-        .json()["data"][0]["name"]
-    )
-    body = {"device": device, "type": f"Meanwhile {n}", "severity": "INDETERMINATE"}
-    new = requests.post(f"{tbsim.url}/sim/alarms", json=body, timeout=5).json()
+    new = raise_alarm(tbsim, f"Meanwhile {n}", "INDETERMINATE")
     sync.run_cycle()
-    return new["id"]["id"]
+    return new
 
 
 def test_selection_cursor_focus_and_answers_survive_three_refreshes(

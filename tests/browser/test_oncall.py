@@ -2,12 +2,11 @@
 tab title counting a new alarm."""
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
 from alarmdesk.alarms import sync
 from alarmdesk.alarms.models import Alarm
-from tests.conftest import TENANT, TbSession
+from tests.conftest import TENANT, TbSession, raise_alarm
 
 
 @pytest.fixture
@@ -76,16 +75,7 @@ def test_a_new_alarm_raises_the_count_in_the_title(app, store, phone, tbsim):
     sign_in_from(phone, f"{app}/oncall/")
     waiting = Alarm.objects.filter(cleared=False, acknowledged=False).count()
     expect(phone).to_have_title(f"({waiting}) On-call · AlarmDesk")
-    device = (
-        TbSession(tbsim.url, TENANT)
-        .get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1})
-        .json()["data"][0]
-    )
-    requests.post(
-        f"{tbsim.url}/sim/alarms",
-        json={"device": device["name"], "type": "Night Call", "severity": "CRITICAL"},
-        timeout=5,
-    ).raise_for_status()
+    raise_alarm(tbsim, "Night Call", "CRITICAL")
     sync.run_cycle()
     expect(phone).to_have_title(f"({waiting + 1}) On-call · AlarmDesk", timeout=12_000)
     expect(phone.locator("#oncall-list")).to_contain_text("Night Call")
@@ -100,16 +90,7 @@ def test_a_note_being_typed_survives_a_refresh_that_redraws_the_cards(app, store
     note = phone.locator(f"#{card_id}").get_by_label("Note for ThingsBoard (optional)")
     note.fill("Driving to the plant, there in 20")
     phone.evaluate("document.getElementById('oncall-list').dataset.probe = 'before'")
-    device = (
-        TbSession(tbsim.url, TENANT)
-        .get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1})
-        .json()["data"][0]
-    )
-    requests.post(
-        f"{tbsim.url}/sim/alarms",
-        json={"device": device["name"], "type": "Meanwhile", "severity": "INDETERMINATE"},
-        timeout=5,
-    ).raise_for_status()
+    raise_alarm(tbsim, "Meanwhile", "INDETERMINATE")
     sync.run_cycle()
     expect(phone.locator("#oncall-list")).to_contain_text("Meanwhile", timeout=12_000)
     # Redrawn (the section is a new element), and still what the person was writing,

@@ -3,12 +3,18 @@
 from urllib.parse import urlencode
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
 from alarmdesk.alarms import sync
 from alarmdesk.alarms.models import Alarm
-from tests.conftest import CUSTOMER_A, TENANT, TbSession, thingsboard_alarm_ids, worker_thread
+from tests.conftest import (
+    CUSTOMER_A,
+    TENANT,
+    TbSession,
+    raise_alarm,
+    thingsboard_alarm_ids,
+    worker_thread,
+)
 
 
 @pytest.fixture
@@ -86,18 +92,9 @@ def test_a_bulk_clear_over_a_filter_reports_per_alarm(synced_app, page, tbsim, c
 
 def test_a_new_alarm_appears_without_reloading(synced_app, page, tbsim):
     sign_in(page, synced_app, TENANT)
-    device = (
-        TbSession(tbsim.url, TENANT)
-        .get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1})
-        .json()["data"][0]
-    )
-    new = requests.post(
-        f"{tbsim.url}/sim/alarms",
-        json={"device": device["name"], "type": "Appears Live", "severity": "CRITICAL"},
-        timeout=5,
-    ).json()
+    new = raise_alarm(tbsim, "Appears Live", "CRITICAL")
     sync.run_cycle()  # what beat does every few seconds
-    row = page.locator(f'tr[data-alarm-id="{new["id"]["id"]}"]')
+    row = page.locator(f'tr[data-alarm-id="{new}"]')
     expect(row).to_be_visible(timeout=12_000)  # within one refresh interval (5 s)
     assert "fresh" in row.get_attribute("class")
     assert page.console_errors == []
