@@ -10,10 +10,6 @@ STALE_AFTER_INTERVALS = 6
 STALE_AFTER_SECONDS = 30
 
 
-def stale_after():
-    return max(STALE_AFTER_INTERVALS * settings.ALARMDESK_SYNC_SECONDS, STALE_AFTER_SECONDS)
-
-
 def sync_status(request):
     """What every signed-in page says about the store: history loading, sync failing."""
     if not getattr(request, "tb_user", None):
@@ -25,13 +21,14 @@ def sync_status(request):
     last_success = current.get("last_success")
     age = age_seconds(last_success)
     percent = current.get("backfill_percent")
+    stale_after = max(STALE_AFTER_INTERVALS * settings.ALARMDESK_SYNC_SECONDS, STALE_AFTER_SECONDS)
     return {
         "sync_state": {
             "as_of": last_success and datetime.fromisoformat(last_success),
             "loading_percent": percent if percent is not None and percent < 100 else None,
             "never": not current,
-            "stale_after": stale_after(),
-            "failing": bool(current.get("last_error")) or age is None or age > stale_after(),
+            "stale_after": stale_after,
+            "failing": bool(current.get("last_error")) or age is None or age > stale_after,
         },
         "live_seconds": settings.ALARMDESK_LIVE_SECONDS,
         # The pages the header's "Alarms" stands for (an alarm, a bulk job: still there).
