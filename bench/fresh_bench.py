@@ -26,7 +26,7 @@ How it measures:
   opens /alarms/?sort=-created (newest first: a new alarm is the first row). The poll
   interval is read from the page: the `hx-trigger="every Ns"` of section#alarm-table. A
   MutationObserver in each page stamps (Date.now(), the same clock as this process's
-  time.time()) the first moment each `tr[data-alarm-id]` is in the DOM, and the first moment
+  time.time()) the first moment each `tr[id^=row-]` is in the DOM, and the first moment
   its Status cell says "acknowledged"; the screen paints at the next frame.
 - Another ThingsBoard user (olivia.ops@thingsboard.org, a tenant administrator) raises
   `--samples` alarms through ThingsBoard's REST API (POST /api/alarm, a unique type each,
@@ -104,8 +104,8 @@ OBSERVER_JS = """() => {
   const seen = {}, acked = {};
   const scan = () => {
     const now = Date.now();
-    document.querySelectorAll("tr[data-alarm-id]").forEach((row) => {
-      const id = row.dataset.alarmId;
+    document.querySelectorAll("tr[id^=row-]").forEach((row) => {
+      const id = row.id.slice(4);
       if (!(id in seen)) seen[id] = now;
       if (!(id in acked)) {
         const cell = row.querySelector('td[data-label="Status"]');
@@ -321,7 +321,7 @@ def open_page(browser, base):
     page.get_by_label("Password").fill(TENANT[1])
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}{LIST_PATH}")
-    page.wait_for_selector("section#alarm-table tr[data-alarm-id]")
+    page.wait_for_selector("section#alarm-table tr[id^=row-]")
     page.evaluate(OBSERVER_JS)
     return page
 

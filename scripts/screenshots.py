@@ -91,11 +91,12 @@ VIEWPORTS = (
 )
 
 # What tells that a page has drawn what matters (besides the network going quiet).
-ALARM_ROW = "[data-alarm-id]"
+ALARM_ROW = "tr[id^=row-], [data-alarm-id]"  # a list row, an on-call card
 CHART_CANVAS = "#telemetry-chart canvas"
 # How many alarms (rows, cards) are whole on the first screen: the list and on-call are
 # judged by it (three on a phone, say).
-WHOLE_ALARMS = """height => Array.from(document.querySelectorAll("main [data-alarm-id]"))
+WHOLE_ALARMS = """height => Array.from(document.querySelectorAll(
+    "main tr[id^=row-], main [data-alarm-id]"))
   .filter(e => {
     const box = e.getBoundingClientRect();
     return box.height > 0 && box.top >= 0 && box.bottom <= height;
@@ -359,8 +360,8 @@ def sign_in(page, base):
 def detail_path(page, base):
     """The page of the first alarm the High Temperature list shows (its row's link)."""
     open_page(page, base, DETAIL_LIST, ALARM_ROW)
-    row = page.locator(ALARM_ROW).first
-    alarm_id = row.get_attribute("data-alarm-id")
+    row = page.locator("tr[id^=row-]").first
+    alarm_id = row.get_attribute("id").removeprefix("row-")
     link = row.locator(f'a[href*="{alarm_id}"]')
     href = link.first.get_attribute("href") if link.count() else f"/alarms/{alarm_id}/"
     return urlsplit(href).path

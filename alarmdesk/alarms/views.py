@@ -346,9 +346,7 @@ def _act(request, user, alarm_id):
     if request.htmx:
         if request.headers.get("HX-Target", "").startswith("row-"):
             row = _rows(Alarm.objects.filter(id=alarm.id), user)[0]
-            back = safe_next(request, request.POST.get("next")) or reverse("alarm_list")
-            context = {"row": row, "result": result, "list_path": back}
-            return render(request, "alarms/list.html#alarm-row", context)
+            return render(request, "alarms/list.html#alarm-row", {"row": row, "result": result})
         # The whole main fragment, comments read again: the new state, the actions that
         # now fit, the picker and the timeline with this very act in it.
         source = "deleted" if alarm.deleted else "live"

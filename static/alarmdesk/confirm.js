@@ -1,16 +1,18 @@
 // Destructive buttons ask first. A button with data-confirm opens #confirm-dialog with its
 // words; only "Yes" submits its form, adding confirmed=1 (without it the server asks on a
 // page of its own, or refuses an htmx request). A refresh may replace the button's row
-// while the question is open: the form of the same alarm and action is found again.
+// while the question is open: the button of the same alarm and action is found again.
 (() => {
   let asked = null;
+  // Where a button sends its form: its own formaction (the list's rows share one form).
+  const destination = (button) => button.getAttribute("formaction") || button.form.getAttribute("action");
 
   document.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-confirm]");
     const dialog = document.getElementById("confirm-dialog");
     if (!button || button.disabled || !dialog) return;
     event.preventDefault();
-    asked = { form: button.form.getAttribute("action"), name: button.name, value: button.value };
+    asked = { to: destination(button), name: button.name, value: button.value };
     dialog.querySelector("[data-confirm-text]").textContent = button.dataset.confirm;
     dialog.querySelectorAll("[data-confirm-about]").forEach((more) => {
       more.hidden = more.dataset.confirmAbout !== button.dataset.confirmMore;
@@ -20,20 +22,21 @@
   });
 
   function submit(question) {
-    const selector = `form[action="${CSS.escape(question.form)}"] button[data-confirm]` +
-      `[name="${CSS.escape(question.name)}"][value="${CSS.escape(question.value)}"]`;
-    const button = document.querySelector(selector);
+    const selector = `button[data-confirm][name="${CSS.escape(question.name)}"][value="${CSS.escape(question.value)}"]`;
+    const button = Array.from(document.querySelectorAll(selector))
+      .find((candidate) => destination(candidate) === question.to);
     if (!button || button.disabled) return;
-    let flag = button.form.querySelector('input[name="confirmed"]');
-    if (!flag) {
-      flag = document.createElement("input");
-      flag.type = "hidden";
-      flag.name = "confirmed";
-      button.form.appendChild(flag);
-    }
+    const flag = document.createElement("input");
+    flag.type = "hidden";
+    flag.name = "confirmed";
     flag.value = "1";
+    button.form.appendChild(flag);
     button.focus(); // htmx sends the value of the button that has the focus as the submitter's
-    button.form.requestSubmit(button);
+    try {
+      button.form.requestSubmit(button); // read at once (htmx, list.js); a page form leaves
+    } finally {
+      flag.remove(); // the form may be shared: this yes is for this one press only
+    }
   }
 
   // The answer is taken from the button pressed, not from the dialog's close event: that

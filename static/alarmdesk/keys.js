@@ -3,17 +3,17 @@
 (() => {
   // Not a row fading out (live.js), nor the rows of a group closed again: they stay in the
   // page, hidden (groups.html).
-  const rows = () => Array.from(document.querySelectorAll("#alarm-table tr[data-alarm-id]:not(.leaving)"))
+  const rows = () => Array.from(document.querySelectorAll("#alarm-table tr[id^=row-]:not(.leaving)"))
     .filter((row) => !row.closest("details:not([open])"));
   let currentId = null;
 
-  const current = () => rows().find((row) => row.dataset.alarmId === currentId) || null;
+  const current = () => rows().find((row) => row.id === currentId) || null;
 
   function focusRow(row) {
     if (!row) return;
     rows().forEach((r) => r.classList.remove("current"));
     row.classList.add("current");
-    currentId = row.dataset.alarmId;
+    currentId = row.id;
     row.focus({ preventScroll: true });
     row.scrollIntoView({ block: "nearest" });
   }
@@ -69,7 +69,7 @@
   // the next one, or the last.
   document.addEventListener("alarm:leaving", (event) => {
     const row = event.target;
-    if (row.dataset.alarmId !== currentId) return;
+    if (row.id !== currentId) return;
     row.classList.remove("current");
     let next = row.nextElementSibling;
     while (next && next.classList.contains("leaving")) next = next.nextElementSibling;
@@ -80,7 +80,7 @@
       focusRow(target);
     } else {
       target.classList.add("current"); // the focus stays where the person put it
-      currentId = target.dataset.alarmId;
+      currentId = target.id;
     }
   });
 

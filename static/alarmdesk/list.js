@@ -1,7 +1,7 @@
 // The alarm list's own controls: the compact density (remembered in this browser), "select
-// all on this page", and the count of selected alarms in the bulk toolbar, which shows only
-// when something is selected (CSS). Loaded without defer: the density is set before the
-// first paint, so the rows do not jump.
+// all on this page", the count of selected alarms in the bulk toolbar, which shows only
+// when something is selected (CSS), and the rows' Ack and Clear. Loaded without defer: the
+// density is set before the first paint, so the rows do not jump.
 (() => {
   const KEY = "alarmdesk.density";
   const stored = () => {
@@ -13,7 +13,7 @@
   };
   document.documentElement.classList.toggle("compact", stored() === "compact");
 
-  const boxes = () => document.querySelectorAll('#alarm-table tr[data-alarm-id]:not(.leaving) input[name="ids"]');
+  const boxes = () => document.querySelectorAll('#alarm-table tr[id^=row-]:not(.leaving) input[name="ids"]');
 
   function showSelection() {
     const all = Array.from(boxes());
@@ -61,6 +61,23 @@
     }
     if (event.target.closest("#alarm-table")) showSelection();
   });
+  // A row's Ack or Clear submits the page's one #row-act form to its alarm (formaction),
+  // which works without script. With it, each press is a request of its own, from the
+  // button, answered by the row again in place of this one: presses on several rows in a
+  // row each go (one form sending them all would queue them, and lose all but the last).
+  document.addEventListener("submit", (event) => {
+    const button = event.submitter;
+    if (event.target.id !== "row-act" || !button || !window.htmx) return;
+    event.preventDefault();
+    const values = Object.fromEntries(new FormData(event.target, button));
+    htmx.ajax("POST", button.getAttribute("formaction"), {
+      source: button,
+      target: button.closest("tr"),
+      swap: "outerHTML",
+      values,
+    });
+  });
+
   // Rows come and go with the live refresh (and a row's answer replaces it).
   document.addEventListener("htmx:afterSettle", showSelection);
   document.addEventListener("alarm:rows", showSelection);

@@ -7,6 +7,7 @@
 // does not answer; the words go away once things recover.
 (() => {
   const POLLING = new Set(["alarm-table", "oncall-list"]);
+  const ITEM = "tr[id^=row-], [data-alarm-id]"; // a list's row (its id: row-<alarm>), an on-call card
   // `unreachable`: null when the last refresh was answered, else the failed answer's status
   // (0: no answer at all).
   const state = { asOf: null, syncFailing: false, unreachable: null };
@@ -105,7 +106,7 @@
 
   function focusKey(element, section) {
     if (!element || !section.contains(element)) return null;
-    const row = element.closest("[data-alarm-id]");
+    const row = element.closest(ITEM);
     return { row: row && row.id, name: element.name || "", value: element.value || "" };
   }
 
@@ -129,10 +130,10 @@
       focus: focusKey(document.activeElement, section),
       scroll: window.scrollY,
       open: Array.from(section.querySelectorAll("details[open][id]"), (d) => d.id),
-      answers: Array.from(section.querySelectorAll("[data-alarm-id] [role=status]"))
+      answers: Array.from(section.querySelectorAll(`:is(${ITEM}) [role=status]`))
         .map((answer) => {
           answer.dataset.since = answer.dataset.since || String(Date.now());
-          return [answer.closest("[data-alarm-id]").id, answer];
+          return [answer.closest(ITEM).id, answer];
         })
         .filter(([, answer]) => Date.now() - Number(answer.dataset.since) < ANSWER_MS)
         .map(([rowId, answer]) => [rowId, answer.outerHTML]),
@@ -169,9 +170,9 @@
     if (section.id !== "alarm-table") return; // the refresh itself, not a filter or a page
     event.detail.parameters.v = section.dataset.v || "";
     event.detail.parameters.t = section.dataset.t || "";
-    const shown = section.querySelectorAll("tr[data-alarm-id]:not(.leaving)");
+    const shown = section.querySelectorAll("tr[id^=row-]:not(.leaving)");
     if (shown.length && section.dataset.whole !== "1") {
-      event.detail.headers["X-Alarm-Rows"] = Array.from(shown, (row) => row.dataset.alarmId).join(" ");
+      event.detail.headers["X-Alarm-Rows"] = Array.from(shown, (row) => row.id.slice(4)).join(" ");
     }
   });
 
@@ -218,12 +219,12 @@
     const body = section.querySelector("table.alarms tbody");
     if (!delta || !body) return false;
     const focus = focusKey(document.activeElement, section);
-    const fresh = new Map(Array.from(delta.content.querySelectorAll("tr[data-alarm-id]"), (r) => [r.id, r]));
+    const fresh = new Map(Array.from(delta.content.querySelectorAll("tr[id^=row-]"), (r) => [r.id, r]));
     // Each entry: a row the page showed, by its place in the list sent; or a new row's id.
     const order = delta.dataset.order.split(" ").filter(Boolean)
       .map((entry) => `row-${/^\d+$/.test(entry) ? sent[Number(entry)] : entry}`);
     const wanted = new Set(order);
-    body.querySelectorAll("tr[data-alarm-id]").forEach((row) => {
+    body.querySelectorAll("tr[id^=row-]").forEach((row) => {
       if (!wanted.has(row.id)) {
         if (!row.classList.contains("leaving")) leave(row);
       } else if (!fresh.has(row.id)) {

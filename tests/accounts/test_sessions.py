@@ -18,7 +18,7 @@ from alarmdesk.alarms.models import Alarm
 from tests.conftest import CUSTOMER_A, CUSTOMER_B, TENANT, TbSession
 
 ROOT = Path(__file__).resolve().parents[2]
-ROW_ID = re.compile(r'data-alarm-id="([0-9a-f-]{36})"')
+ROW_ID = re.compile(r'<tr id="row-([0-9a-f-]{36})"')
 
 
 def disable(tbsim, persona):

@@ -19,8 +19,8 @@ def cleared(tbsim, alarm_id):
 
 def test_a_rows_clear_asks_and_only_yes_clears(synced_app, page, tbsim):  # noqa: F811
     sign_in(page, synced_app, TENANT)
-    row = page.locator("#alarm-table tr[data-alarm-id]").first
-    alarm_id = row.get_attribute("data-alarm-id")
+    row = page.locator("#alarm-table tr[id^=row-]").first
+    alarm_id = row.get_attribute("id").removeprefix("row-")
     alarm = Alarm.objects.get(id=alarm_id)
     dialog = page.locator("#confirm-dialog")
 

@@ -21,7 +21,7 @@ def test_the_first_alarms_are_above_the_fold_and_nothing_scrolls_sideways(
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     sign_in(page, synced_app, TENANT)
-    rows = page.locator("#alarm-table tr[data-alarm-id]")
+    rows = page.locator("#alarm-table tr[id^=row-]")
     expect(rows.first).to_be_visible()
     page.wait_for_load_state("load")  # styles applied
 
@@ -76,7 +76,7 @@ def test_three_alarms_fit_on_the_list_on_a_360_pixel_phone(synced_app, browser):
     )
     page = context.new_page()
     sign_in(page, synced_app, TENANT)
-    rows = page.locator("#alarm-table tr[data-alarm-id]")
+    rows = page.locator("#alarm-table tr[id^=row-]")
     expect(rows.nth(2)).to_be_attached()
     page.wait_for_load_state("load")
 
@@ -108,7 +108,7 @@ def test_bulk_controls_appear_when_something_is_selected(synced_app, page):  # n
     sign_in(page, synced_app, TENANT)
     toolbar = page.locator("#bulk-form")
     expect(toolbar).to_be_hidden()
-    boxes = page.locator("#alarm-table tr[data-alarm-id] input[type=checkbox]")
+    boxes = page.locator("#alarm-table tr[id^=row-] input[type=checkbox]")
     boxes.nth(0).check()
     boxes.nth(1).check()
     expect(toolbar).to_be_visible()
@@ -126,7 +126,7 @@ def test_bulk_controls_appear_when_something_is_selected(synced_app, page):  # n
 
 def test_a_compact_density_shows_more_rows_and_is_remembered(synced_app, page):  # noqa: F811
     sign_in(page, synced_app, TENANT)
-    rows = page.locator("#alarm-table tr[data-alarm-id]")
+    rows = page.locator("#alarm-table tr[id^=row-]")
     expect(rows.first).to_be_visible()
     page.wait_for_load_state("load")
     roomy = sum(rows.nth(i).bounding_box()["height"] for i in range(3))

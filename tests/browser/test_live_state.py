@@ -31,7 +31,7 @@ def test_selection_cursor_focus_and_answers_survive_three_refreshes(
     tbsim,
 ):
     sign_in(page, synced_app, TENANT)
-    rows = page.locator("#alarm-table tr[data-alarm-id]")
+    rows = page.locator("#alarm-table tr[id^=row-]")
     first, second, third = (rows.nth(i).get_attribute("id") for i in range(3))
     for row_id in (second, third):
         page.locator(f"#{row_id} input[type=checkbox]").check()
@@ -42,7 +42,7 @@ def test_selection_cursor_focus_and_answers_survive_three_refreshes(
 
     for n in range(3):
         new = raise_and_sync(tbsim, n)
-        expect(page.locator(f'tr[data-alarm-id="{new}"]')).to_be_attached(timeout=REFRESH)
+        expect(page.locator(f"tr#row-{new}")).to_be_attached(timeout=REFRESH)
         for row_id in (second, third):
             expect(page.locator(f"#{row_id} input[type=checkbox]")).to_be_checked()
         expect(page.locator(f"#{first}")).to_have_class(re.compile(r"\bcurrent\b"))
@@ -60,7 +60,7 @@ def test_a_refresh_updates_rows_in_place_and_a_row_that_left_fades_out(
     # sent again with every refresh, views.DELTA_MARGIN_SECONDS).
     Alarm.objects.update(changed_at=timezone.now() - timedelta(hours=1))
     sign_in(page, synced_app, TENANT)
-    rows = page.locator("#alarm-table tr[data-alarm-id]")
+    rows = page.locator("#alarm-table tr[id^=row-]")
     kept, leaving = rows.nth(0).get_attribute("id"), rows.nth(1).get_attribute("id")
     # A mark on the elements themselves: a row drawn again would not carry it.
     page.evaluate(
@@ -79,8 +79,8 @@ def test_a_refresh_updates_rows_in_place_and_a_row_that_left_fades_out(
     assert page.evaluate("document.getElementById('alarm-table').dataset.probe") == "same"
 
     new = raise_and_sync(tbsim, "in place")
-    expect(page.locator(f'tr[data-alarm-id="{new}"]')).to_be_attached(timeout=REFRESH)
-    expect(page.locator(f'tr[data-alarm-id="{new}"]')).to_have_class(re.compile(r"\bfresh\b"))
+    expect(page.locator(f"tr#row-{new}")).to_be_attached(timeout=REFRESH)
+    expect(page.locator(f"tr#row-{new}")).to_have_class(re.compile(r"\bfresh\b"))
     assert page.evaluate(f"document.getElementById('{kept}').dataset.probe") == "same"
     total = page.locator("#list-summary").inner_text()
     assert re.search(r"\d+ alarms?", total)

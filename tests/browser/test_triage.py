@@ -35,8 +35,8 @@ def sign_in(page, app, persona, next_path="/alarms/"):
 
 def listed_ids(page):
     return set(
-        page.locator("#alarm-table tr[data-alarm-id]").evaluate_all(
-            "rows => rows.map(row => row.dataset.alarmId)"
+        page.locator("#alarm-table tr[id^=row-]").evaluate_all(
+            "rows => rows.map(row => row.id.slice(4))"
         )
     )
 
@@ -59,13 +59,50 @@ def test_acknowledging_by_click_updates_the_row_and_thingsboard(synced_app, page
         .order_by("severity_rank", "-start_ts")
         .first()
     )
-    row = page.locator(f'tr[data-alarm-id="{alarm.id}"]')
+    row = page.locator(f"tr#row-{alarm.id}")
     row.get_by_role("button", name="Ack").click()
     expect(row.get_by_role("status")).to_have_text("Acknowledged.")
     expect(row.get_by_role("button", name="Ack")).to_be_disabled()
     info = TbSession(tbsim.url, TENANT).get(f"/api/alarm/info/{alarm.id}").json()
     assert info["acknowledged"] is True
     assert page.console_errors == []
+
+
+def test_acks_pressed_on_several_rows_one_after_another_all_land(synced_app, page, tbsim):
+    """The rows share one form (list.html): each press must still be a request of its own,
+    not one queued behind another and dropped."""
+    sign_in(page, synced_app, TENANT, next_path="/alarms/?status=UNACK")
+    rows = page.locator("#alarm-table tr[id^=row-]")
+    chosen = [rows.nth(n).get_attribute("id").removeprefix("row-") for n in range(4)]
+    for alarm_id in chosen:  # no wait between the presses
+        page.locator(f"tr#row-{alarm_id}").get_by_role("button", name="Ack").click()
+    for alarm_id in chosen:
+        expect(page.locator(f"tr#row-{alarm_id}").get_by_role("status")).to_have_text(
+            "Acknowledged."
+        )
+    session = TbSession(tbsim.url, TENANT)
+    assert all(session.get(f"/api/alarm/info/{a}").json()["acknowledged"] for a in chosen)
+    assert page.console_errors == []
+
+
+def test_a_rows_buttons_work_without_script(synced_app, browser, tbsim):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, synced_app, TENANT, next_path="/alarms/?status=UNACK")
+    row = page.locator("#alarm-table tr[id^=row-]").first
+    alarm_id = row.get_attribute("id").removeprefix("row-")
+    row.get_by_role("button", name="Ack").click()
+    expect(page).to_have_url(f"{synced_app}/alarms/?status=UNACK")  # back where it was
+    expect(page.get_by_role("status").filter(has_text="Acknowledged.")).to_be_visible()
+    assert TbSession(tbsim.url, TENANT).get(f"/api/alarm/info/{alarm_id}").json()["acknowledged"]
+    # Clear, without script, asks on a page of its own first.
+    page.goto(f"{synced_app}/alarms/?status=ACTIVE")
+    row = page.locator("#alarm-table tr[id^=row-]").first
+    alarm_id = row.get_attribute("id").removeprefix("row-")
+    row.get_by_role("button", name="Clear").click()
+    expect(page).to_have_url(f"{synced_app}/alarms/{alarm_id}/")
+    assert not TbSession(tbsim.url, TENANT).get(f"/api/alarm/info/{alarm_id}").json()["cleared"]
+    context.close()
 
 
 def test_a_bulk_clear_over_a_filter_reports_per_alarm(synced_app, page, tbsim, celery_app):
@@ -94,7 +131,7 @@ def test_a_new_alarm_appears_without_reloading(synced_app, page, tbsim):
     sign_in(page, synced_app, TENANT)
     new = raise_alarm(tbsim, "Appears Live", "CRITICAL")
     sync.run_cycle()  # what beat does every few seconds
-    row = page.locator(f'tr[data-alarm-id="{new}"]')
+    row = page.locator(f"tr#row-{new}")
     expect(row).to_be_visible(timeout=12_000)  # within one refresh interval (5 s)
     assert "fresh" in row.get_attribute("class")
     assert page.console_errors == []
@@ -102,14 +139,14 @@ def test_a_new_alarm_appears_without_reloading(synced_app, page, tbsim):
 
 def test_keyboard_triage(synced_app, page, tbsim):
     sign_in(page, synced_app, TENANT, next_path="/alarms/?status=UNACK")
-    first = page.locator("#alarm-table tr[data-alarm-id]").first
-    alarm_id = first.get_attribute("data-alarm-id")
+    first = page.locator("#alarm-table tr[id^=row-]").first
+    alarm_id = first.get_attribute("id").removeprefix("row-")
     page.keyboard.press("j")
     assert "current" in first.get_attribute("class")
     page.keyboard.press("x")
     expect(first.locator('input[type="checkbox"]')).to_be_checked()
     page.keyboard.press("a")
-    row = page.locator(f'tr[data-alarm-id="{alarm_id}"]')
+    row = page.locator(f"tr#row-{alarm_id}")
     expect(row.get_by_role("status")).to_contain_text("cknowledged")
     page.keyboard.press("/")
     expect(page.locator("#id_q")).to_be_focused()
@@ -127,7 +164,7 @@ def test_the_list_fits_a_360_pixel_phone(synced_app, browser, tbsim):
     sign_in(page, synced_app, TENANT)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360
-    ack = page.locator("#alarm-table tr[data-alarm-id]").first.get_by_role("button", name="Ack")
+    ack = page.locator("#alarm-table tr[id^=row-]").first.get_by_role("button", name="Ack")
     box = ack.bounding_box()
     assert box["height"] >= 36  # a target a thumb can hit
     assert errors == []
