@@ -16,12 +16,13 @@ DEPLOY_ENV := DEBUG=false ALARMDESK_HTTPS=true ALLOWED_HOSTS=alarmdesk.example.c
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,postgres]'
 	touch $@
 
 venv: $(STAMP)
 
-# Debian's redis-server and chromium (installed with apt-get when missing, as root).
+# Debian's redis-server, and for the tests chromium, postgresql and nginx (installed with
+# apt-get when missing, as root).
 system-packages:
 	scripts/system-packages.sh --browser
 
@@ -40,8 +41,9 @@ run: $(STAMP)
 	@# Ctrl-C (exit status 130) is how it is meant to end: not an error.
 	scripts/run.sh || [ $$? -eq 130 ]
 
+# Every test on SQLite and, side by side, the store's tests again on PostgreSQL.
 test: system-packages lint checks
-	$(BIN)/python -m pytest
+	scripts/test.sh
 
 # The ThingsBoard simulator alone, with its demo data, on the port AlarmDesk expects.
 simulator: $(STAMP)

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 
+import dj_database_url
 import pytest
 import redis
 import requests
@@ -14,11 +15,13 @@ from celery import signals
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.core.cache import caches
+from django.db import connections
 
 from alarmdesk.alarms import sync
 from alarmdesk.celery import app as alarmdesk_celery
 from alarmdesk.tbsim.app import Options
 from alarmdesk.tbsim.server import RunningSimulator
+from tests import pgcluster
 
 TENANT = ("tenant@thingsboard.org", "tenant")
 CUSTOMER_A = ("customerA@thingsboard.org", "customer")
@@ -73,15 +76,67 @@ def redis_server(tmp_path_factory):
     process.wait(timeout=10)
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the store the tests run on: SQLite in a file (the default), or PostgreSQL in a "
+        "private throw-away cluster on a free loopback port (tests/pgcluster.py)",
+    )
+
+
+def pytest_report_header(config):
+    return f"database: {config.getoption('database')}"
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    what = _database_in_use.get("words") or config.getoption("database")
+    terminalreporter.write_line(f"database used by this pass: {what}")
+
+
+_database_in_use = {}
+
+
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
-    """The SQLite test database in a file (WAL, as settings.py configures) instead of shared
-    memory: a worker subprocess can open it too (tests/alarms/test_worker.py), and a thread
-    can read it while another writes."""
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix, tmp_path_factory, request
+):
+    """SQLite: the test database in a file (WAL, as settings.py configures) instead of shared
+    memory, so that a worker subprocess can open it too (tests/alarms/test_worker.py), and a
+    thread can read it while another writes. PostgreSQL (--database postgres): a cluster of
+    the tests' own, started here and removed at the end."""
     database = settings.DATABASES["default"]
-    if database["ENGINE"] == "django.db.backends.sqlite3":
-        path = tmp_path_factory.mktemp("db") / "test.sqlite3"
-        database.setdefault("TEST", {})["NAME"] = str(path)
+    if request.config.getoption("database") != "postgres":
+        if database["ENGINE"] == "django.db.backends.sqlite3":
+            path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+            database.setdefault("TEST", {})["NAME"] = str(path)
+            _database_in_use["words"] = "SQLite (a file of the tests' own)"
+        yield
+        return
+    with pgcluster.Cluster() as cluster:
+        configured = dj_database_url.parse(cluster.url("alarmdesk"), conn_max_age=0)
+        database.clear()
+        database.update(configured)
+        # Connections made before (with SQLite's backend) are dropped; DATABASES read again.
+        for alias in list(connections):
+            connections[alias].close()
+            del connections[alias]
+        connections.__dict__.pop("settings", None)
+        assert connections["default"].vendor == "postgresql"  # not SQLite under another name
+        _database_in_use["words"] = f"PostgreSQL ({cluster.version()}, private cluster)"
+        yield
+
+
+def database_url_for_processes():
+    """DATABASE_URL for a process of the project's own (a worker, a web server) that must
+    use the test database: SQLite's file, or the private PostgreSQL cluster's database."""
+    from django.db import connection
+
+    database = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{database['NAME']}"
+    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
 
 
 @pytest.fixture(autouse=True)

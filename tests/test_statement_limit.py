@@ -11,7 +11,7 @@ from alarmdesk import statement_limit
 from alarmdesk.statement_limit import StatementTimeLimitMiddleware
 from tests.conftest import TENANT
 
-# Counts to a billion: minutes of work for SQLite, unless interrupted.
+# Counts to a billion: minutes of work for SQLite or PostgreSQL, unless interrupted.
 ENDLESS = """
     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000)
     SELECT count(*) FROM n
@@ -30,7 +30,9 @@ def sqlite_only():
         pytest.skip("the SQLite progress handler")
 
 
-def test_a_statement_past_the_limit_is_interrupted_and_the_page_says_why(db, settings, sqlite_only):
+def test_a_statement_past_the_limit_is_interrupted_and_the_page_says_why(
+    transactional_db, settings
+):
     settings.ALARMDESK_STATEMENT_SECONDS = 0.5
     middleware = StatementTimeLimitMiddleware(endless_view)
     request = RequestFactory().get("/history/")
@@ -45,7 +47,7 @@ def test_a_statement_past_the_limit_is_interrupted_and_the_page_says_why(db, set
     assert "took too long" in response.content.decode()
 
 
-def test_statements_outside_web_requests_have_no_limit(db, settings, sqlite_only):
+def test_statements_outside_web_requests_have_no_limit(transactional_db, settings):
     settings.ALARMDESK_STATEMENT_SECONDS = 0.000001
     with connection.cursor() as cursor:
         cursor.execute(
@@ -53,6 +55,29 @@ def test_statements_outside_web_requests_have_no_limit(db, settings, sqlite_only
             "WHERE i < 200000) SELECT count(*) FROM n"
         )
         assert cursor.fetchone()[0] == 200000
+
+
+def test_the_limit_ends_with_the_request_even_one_that_was_interrupted(transactional_db, settings):
+    """The connection outlives the request (CONN_MAX_AGE): the work it does next, a worker's
+    say, must not inherit the request's limit."""
+    settings.ALARMDESK_STATEMENT_SECONDS = 0.2
+    request = RequestFactory().get("/history/")
+    request.session = SessionStore()
+
+    def quick_view(request):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return HttpResponse("ok")
+
+    assert StatementTimeLimitMiddleware(quick_view)(request).status_code == 200
+    with pytest.raises(OperationalError):
+        StatementTimeLimitMiddleware(endless_view)(request)
+    with connection.cursor() as cursor:  # outside any request: no limit
+        cursor.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+            "WHERE i < 3000000) SELECT count(*) FROM n"  # over 0.2 s on either database
+        )
+        assert cursor.fetchone()[0] == 3000000
 
 
 def test_a_page_whose_statements_run_too_long_is_a_503_in_words(

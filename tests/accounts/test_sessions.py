@@ -215,7 +215,14 @@ def test_the_sqlite_database_is_readable_by_its_owner_only(tmp_path, settings, d
     previous = os.umask(0o022)  # what a deployment's process may well run with
     try:
         for path in (tmp_path / "new.sqlite3", older):
-            database = {**settings.DATABASES["default"], "NAME": str(path), "TEST": {}}
+            # A SQLite file opened as settings.py opens one (WAL), whichever database this
+            # pass runs on.
+            database = {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(path),
+                "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;"},
+                "TEST": {},
+            }
             connection = ConnectionHandler({"default": database})["default"]
             with django_db_blocker.unblock(), connection.cursor() as cursor:
                 cursor.execute("CREATE TABLE sessions (data)")

@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from alarmdesk.alarms.models import Alarm
-from tests.conftest import TENANT
+from tests.conftest import TENANT, database_url_for_processes
 
 
 @pytest.fixture
@@ -33,14 +33,13 @@ def celery_app(celery_app):
 def worker_process(synced, settings, tmp_path):
     """start(queue) -> a `celery worker --pool solo -Q queue` subprocess of the project, on the
     test's Redis, simulator and (file) database; killed at the end if still alive."""
-    database = connection.settings_dict
-    if database["ENGINE"] != "django.db.backends.sqlite3" or connection.is_in_memory_db():
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
         pytest.skip("needs the test database in a SQLite file (tests/conftest.py)")
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "alarmdesk.settings",
         "SECRET_KEY": django_settings.SECRET_KEY,
-        "DATABASE_URL": f"sqlite:///{database['NAME']}",
+        "DATABASE_URL": database_url_for_processes(),
         "REDIS_URL": settings.REDIS_URL,
         "TB_URL": synced.url,
         "TB_SYNC_USERNAME": TENANT[0],
