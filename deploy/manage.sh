@@ -8,6 +8,8 @@
 # written so that both read them alike (no quotes, spaces, `$` or backslashes).
 set -eu
 cd "$(dirname "$0")/.."
+# What collectstatic writes is for nginx (www-data) to read.
+umask 022
 set -a
 . /etc/alarmdesk/alarmdesk.env
 set +a
