@@ -10,6 +10,7 @@ command -v redis-server >/dev/null 2>&1 || wanted+=(redis-server)
 if [ "${1:-}" = "--browser" ]; then
     command -v chromium >/dev/null 2>&1 || wanted+=(chromium)
     ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || wanted+=(postgresql)
+    [ -x /usr/sbin/nginx ] || wanted+=(nginx)  # not on a user's PATH: looked for by path
 fi
 [ ${#wanted[@]} -eq 0 ] && exit 0
 
