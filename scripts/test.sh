@@ -1,31 +1,48 @@
 #!/usr/bin/env bash
 # `make test`'s suite, on both databases AlarmDesk supports: every test on SQLite, and every
 # test that touches the store again on PostgreSQL (a private cluster the tests start,
-# tests/pgcluster.py): all but the browser's, the simulator's and the ThingsBoard client's,
-# which do not depend on the database. The two passes run side by side (about half of a
-# test's time is spent waiting on a socket); the PostgreSQL pass's output is printed once
-# both are done. Arguments go to both passes (e.g. -x, -k name).
+# tests/pgcluster.py): all but the browser's, the simulator's, the ThingsBoard client's and
+# the deployment files', which do not depend on the database.
+#
+# Three passes run side by side, since most of a test's time is spent waiting on a socket
+# (a simulator, a worker, a browser): SQLite without the browser (shown as it runs), SQLite
+# in the browser, and PostgreSQL; the other two passes' output follows once all are done.
+# Arguments go to every pass (e.g. -x, -k name).
 set -uo pipefail
 
 bin=.venv/bin
 work=$(mktemp -d -t alarmdesk-tests-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-"$bin/python" -m pytest --database postgres -p no:cacheprovider --basetemp "$work/postgres" \
-    --ignore tests/browser --ignore tests/tbsim --ignore tests/thingsboard "$@" \
-    >"$work/postgres.log" 2>&1 &
-postgres_pass=$!
+pass() {  # name, then pytest's arguments; output to $work/<name>.log
+    local name=$1
+    shift
+    "$bin/python" -m pytest -p no:cacheprovider --basetemp "$work/$name" "$@" \
+        >"$work/$name.log" 2>&1
+}
 
-echo "== the SQLite pass (the PostgreSQL pass runs beside it; its output follows) =="
-"$bin/python" -m pytest --database sqlite --basetemp "$work/sqlite" "$@"
+pass postgres --database postgres --ignore tests/browser --ignore tests/tbsim \
+    --ignore tests/thingsboard --ignore tests/test_deploy.py "$@" &
+postgres_pass=$!
+pass browser --database sqlite tests/browser "$@" &
+browser_pass=$!
+
+echo "== SQLite, all but the browser tests (two more passes run beside it; their output follows) =="
+"$bin/python" -m pytest --database sqlite --basetemp "$work/sqlite" --ignore tests/browser "$@"
 sqlite_status=$?
 
+wait "$browser_pass"
+browser_status=$?
 wait "$postgres_pass"
 postgres_status=$?
+for name in browser postgres; do
+    echo
+    echo "== $([ $name = browser ] && echo "SQLite, the browser tests" || echo PostgreSQL) =="
+    cat "$work/$name.log"
+done
+
+verdict() { [ "$1" -eq 0 ] && echo passed || echo "FAILED ($1)"; }
 echo
-echo "== the PostgreSQL pass =="
-cat "$work/postgres.log"
-echo
-echo "SQLite pass: $([ $sqlite_status -eq 0 ] && echo passed || echo "FAILED ($sqlite_status)");" \
-    "PostgreSQL pass: $([ $postgres_status -eq 0 ] && echo passed || echo "FAILED ($postgres_status)")"
-[ $sqlite_status -eq 0 ] && [ $postgres_status -eq 0 ]
+echo "SQLite: $(verdict $sqlite_status); SQLite in the browser: $(verdict $browser_status);" \
+    "PostgreSQL: $(verdict $postgres_status)"
+[ $sqlite_status -eq 0 ] && [ $browser_status -eq 0 ] && [ $postgres_status -eq 0 ]

@@ -99,6 +99,16 @@ _database_in_use = {}
 
 
 @pytest.fixture(scope="session")
+def postgres_cluster(request):
+    """The PostgreSQL pass's private cluster (tests/pgcluster.py): the test database's, and
+    any other a test creates in it (tests/test_topology.py)."""
+    if request.config.getoption("database") != "postgres":
+        pytest.skip("runs in the PostgreSQL pass (--database postgres)")
+    with pgcluster.Cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
 def django_db_modify_db_settings(
     django_db_modify_db_settings_parallel_suffix, tmp_path_factory, request
 ):
@@ -114,18 +124,18 @@ def django_db_modify_db_settings(
             _database_in_use["words"] = "SQLite (a file of the tests' own)"
         yield
         return
-    with pgcluster.Cluster() as cluster:
-        configured = dj_database_url.parse(cluster.url("alarmdesk"), conn_max_age=0)
-        database.clear()
-        database.update(configured)
-        # Connections made before (with SQLite's backend) are dropped; DATABASES read again.
-        for alias in list(connections):
-            connections[alias].close()
-            del connections[alias]
-        connections.__dict__.pop("settings", None)
-        assert connections["default"].vendor == "postgresql"  # not SQLite under another name
-        _database_in_use["words"] = f"PostgreSQL ({cluster.version()}, private cluster)"
-        yield
+    cluster = request.getfixturevalue("postgres_cluster")
+    configured = dj_database_url.parse(cluster.url("alarmdesk"), conn_max_age=0)
+    database.clear()
+    database.update(configured)
+    # Connections made before (with SQLite's backend) are dropped; DATABASES read again.
+    for alias in list(connections):
+        connections[alias].close()
+        del connections[alias]
+    connections.__dict__.pop("settings", None)
+    assert connections["default"].vendor == "postgresql"  # not SQLite under another name
+    _database_in_use["words"] = f"PostgreSQL ({cluster.version()}, private cluster)"
+    yield
 
 
 def database_url_for_processes():

@@ -1,0 +1,278 @@
+"""A production topology on loopback, brought up from deploy/ as a newcomer would: the
+commands of the systemd units, the settings of the environment file template, one
+PostgreSQL and one Redis; two web servers, two of each Celery worker and one beat. People
+act through both web servers at once (the same alarm twice, and a bulk job); afterwards
+the store holds each alarm once, each change of state once, one audit entry per act and
+one outcome per alarm of the bulk job.
+
+Runs in the PostgreSQL pass (`--database postgres`), in a database of its own in that
+pass's private cluster."""
+
+import contextlib
+import os
+import re
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from tests.conftest import TENANT, TbSession, _free_port, raise_alarm
+
+ROOT = Path(__file__).resolve().parent.parent
+UNITS = ROOT / "deploy" / "systemd"
+ENV_TEMPLATE = ROOT / "deploy" / "alarmdesk.env.example"
+DATABASE = "alarmdesk_topology"
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+PROPOSED_JOB = re.compile(r'name="job" value="(\d+)"')
+# settings.py puts STATIC_ROOT under the checkout's var/ (make run's): here, a directory of
+# the test's own, through a settings module that changes only that.
+SETTINGS_TEXT = "from alarmdesk.settings import *  # noqa: F403\n\nSTATIC_ROOT = {!r}\n"
+
+
+def unit_command(name):
+    """The ExecStart of deploy/systemd/<name>.service as a list, run from this checkout."""
+    text = (UNITS / f"{name}.service").read_text().replace("\\\n", " ")
+    [line] = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    command = shlex.split(line.removeprefix("ExecStart="))
+    return [part.replace("/opt/alarmdesk", str(ROOT)) for part in command]
+
+
+def with_option(command, flag, value):
+    """`command` with `flag`'s value replaced (or the flag added)."""
+    command = list(command)
+    if flag in command:
+        command[command.index(flag) + 1] = value
+    else:
+        command += [flag, value]
+    return command
+
+
+def template_settings():
+    """The environment file template's settings, as systemd reads them (KEY=VALUE lines)."""
+    settings = {}
+    for line in ENV_TEMPLATE.read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            settings[key] = value
+    return settings
+
+
+class Topology:
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.processes = {}
+
+    def start(self, name, command, env):
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 (kept while it runs)
+        self.processes[name] = (
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            ),
+            log,
+        )
+
+    def check_alive(self):
+        for name, (process, _) in self.processes.items():
+            if process.poll() is not None:
+                pytest.fail(f"{name} exited ({process.returncode}):\n{self.tail(name)}")
+
+    def tail(self, name, lines=30):
+        text = (self.workdir / f"{name}.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self):
+        for process, _ in self.processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process, log in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            log.close()
+
+
+def wait_for(condition, timeout, what, topology):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        topology.check_alive()
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout} s: {what}")
+        time.sleep(0.25)
+
+
+def sign_in(base, persona):
+    session = requests.Session()
+    form = session.get(f"{base}/login/", timeout=30)
+    token = CSRF_INPUT.search(form.text).group(1)
+    data = {"username": persona[0], "password": persona[1], "csrfmiddlewaretoken": token}
+    answer = session.post(f"{base}/login/", data=data, timeout=30)
+    assert answer.url == f"{base}/alarms/", answer.text[:500]
+    return session, answer.text
+
+
+def post(session, base, path, page, data):
+    token = CSRF_INPUT.search(page).group(1)
+    return session.post(f"{base}{path}", data={**data, "csrfmiddlewaretoken": token}, timeout=30)
+
+
+@pytest.fixture
+def topology(postgres_cluster, tbsim, redis_server, tmp_path):
+    with psycopg.connect(postgres_cluster.url("postgres"), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        admin.execute(f"CREATE DATABASE {DATABASE}")
+    (tmp_path / "topology_settings.py").write_text(SETTINGS_TEXT.format(str(tmp_path / "static")))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TB_", "ALARMDESK_"))}
+    env |= template_settings()
+    env |= {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        "DJANGO_SETTINGS_MODULE": "topology_settings",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "ALARMDESK_HTTPS": "false",  # loopback: no TLS here, nginx's job in deploy/
+        "DATABASE_URL": postgres_cluster.url(DATABASE),
+        "REDIS_URL": f"redis://127.0.0.1:{redis_server.connection_pool.connection_kwargs['port']}/0",
+        "TB_URL": tbsim.url,
+        "TB_SYNC_USERNAME": TENANT[0],
+        "TB_SYNC_PASSWORD": TENANT[1],
+        "TB_SYNC_API_KEY": "",
+    }
+    for step in (["migrate", "--no-input"], ["collectstatic", "--no-input"]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *step], cwd=ROOT, env=env, capture_output=True
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+    topology = Topology(tmp_path)
+    topology.bases = []
+    try:
+        for n in (1, 2):
+            port = _free_port()
+            command = with_option(unit_command("alarmdesk-web"), "--bind", f"127.0.0.1:{port}")
+            topology.start(f"web{n}", command, env)
+            topology.bases.append(f"http://127.0.0.1:{port}")
+            for unit, host in (("alarmdesk-worker-sync", "sync"), ("alarmdesk-worker", "worker")):
+                command = with_option(unit_command(unit), "--hostname", f"{host}{n}@%h")
+                topology.start(f"{host}{n}", command, env)
+        beat = with_option(unit_command("alarmdesk-beat"), "--schedule", str(tmp_path / "beat"))
+        topology.start("beat", beat, env)
+        topology.database = postgres_cluster.url(DATABASE)
+        yield topology
+    finally:
+        topology.stop()
+
+
+def query(topology, sql, params=()):
+    with psycopg.connect(topology.database) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def healthy(base):
+    with contextlib.suppress(requests.RequestException):
+        answer = requests.get(f"{base}/healthz", timeout=5)
+        return answer.status_code == 200 and answer.json().get("last_sync")
+    return False
+
+
+def test_two_webs_two_workers_each_and_one_beat_keep_one_store(topology, tbsim):
+    for base in topology.bases:
+        wait_for(lambda base=base: healthy(base), 90, f"{base}/healthz with a sync done", topology)
+    (first, page1), (second, page2) = (sign_in(base, TENANT) for base in topology.bases)
+    raised = [raise_alarm(tbsim, f"Topology {n}", "MAJOR") for n in range(5)]
+    with TbSession(tbsim.url, TENANT) as tb:
+        everything = set(tb.alarms())
+    wait_for(
+        lambda: {str(i) for (i,) in query(topology, "SELECT id FROM alarms_alarm")} >= everything,
+        60,
+        "the store to hold every alarm",
+        topology,
+    )
+    twice, *bulk = raised
+
+    # The same alarm acknowledged through both web servers at once.
+    answers = {}
+
+    def act(name, session, base, page):
+        answers[name] = post(session, base, f"/alarms/{twice}/", page, {"action": "ack"})
+
+    racing = [
+        threading.Thread(target=act, args=("first", first, topology.bases[0], page1)),
+        threading.Thread(target=act, args=("second", second, topology.bases[1], page2)),
+    ]
+    for thread in racing:
+        thread.start()
+    for thread in racing:
+        thread.join(timeout=60)
+    assert {name: answer.status_code for name, answer in answers.items()} == {
+        "first": 200,
+        "second": 200,
+    }
+
+    # A bulk job asked for through the second web server, run by either general worker.
+    proposal = post(
+        second, topology.bases[1], "/alarms/bulk/", page2, {"action": "ack", "ids": bulk}
+    )
+    [job] = PROPOSED_JOB.findall(proposal.text)
+    confirmed = post(second, topology.bases[1], "/alarms/bulk/", proposal.text, {"job": job})
+    assert confirmed.status_code == 200
+    assert f"/alarms/bulk/{job}/" in confirmed.url
+
+    def finished():
+        rows = query(topology, "SELECT finished_at FROM alarms_bulkjob WHERE id = %s", [job])
+        return rows and rows[0][0] is not None
+
+    wait_for(finished, 60, "the bulk job to finish", topology)
+    acked = set(bulk) | {twice}
+    wait_for(
+        lambda: (
+            {str(i) for (i,) in query(topology, "SELECT id FROM alarms_alarm WHERE acknowledged")}
+            >= acked
+        ),
+        30,
+        "the sync to see the acknowledgements",
+        topology,
+    )
+    time.sleep(5)  # two more sync cycles, by either sync worker, on a quiet store
+
+    ids = [str(i) for (i,) in query(topology, "SELECT id FROM alarms_alarm")]
+    assert len(ids) == len(set(ids))
+    assert set(ids) >= everything
+    events = Counter(
+        (str(alarm), kind)
+        for alarm, kind in query(topology, "SELECT alarm_id, kind FROM alarms_alarmevent")
+    )
+    assert all(events[(alarm, "created")] == 1 for alarm in ids), "an alarm created twice"
+    assert all(events[(alarm, "acknowledged")] == 1 for alarm in acked), events
+    audit = Counter(
+        (str(alarm), action, job_id)
+        for alarm, action, job_id in query(
+            topology, "SELECT alarm_uuid, action, bulk_job_id FROM alarms_auditentry"
+        )
+    )
+    assert audit[(twice, "ack", None)] == 2  # one entry for each of the two requests
+    assert all(audit[(alarm, "ack", int(job))] == 1 for alarm in bulk), audit
+    assert sum(audit.values()) == 2 + len(bulk)
+    assert query(topology, "SELECT count(*) FROM alarms_bulkjob") == [(1,)]
+    with TbSession(tbsim.url, TENANT) as tb:
+        assert all(tb.get(f"/api/alarm/info/{alarm}").json()["acknowledged"] for alarm in acked)
