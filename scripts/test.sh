@@ -5,8 +5,9 @@
 # the deployment files', which do not depend on the database.
 #
 # Three passes run side by side, since most of a test's time is spent waiting on a socket
-# (a simulator, a worker, a browser): SQLite without the browser (shown as it runs), SQLite
-# in the browser, and PostgreSQL; the other two passes' output follows once all are done.
+# (a simulator, a worker, a browser), about equal in length: SQLite, the store's tests
+# (shown as it runs); SQLite, the browser's, the simulator's and the client's tests; and
+# PostgreSQL, the store's tests. The other two passes' output follows once all are done.
 # Arguments go to every pass (e.g. -x, -k name).
 set -uo pipefail
 
@@ -21,14 +22,14 @@ pass() {  # name, then pytest's arguments; output to $work/<name>.log
         >"$work/$name.log" 2>&1
 }
 
-pass postgres --database postgres --ignore tests/browser --ignore tests/tbsim \
-    --ignore tests/thingsboard --ignore tests/test_deploy.py "$@" &
+apart=(--ignore tests/browser --ignore tests/tbsim --ignore tests/thingsboard)
+pass postgres --database postgres "${apart[@]}" --ignore tests/test_deploy.py "$@" &
 postgres_pass=$!
-pass browser --database sqlite tests/browser "$@" &
+pass browser --database sqlite tests/browser tests/tbsim tests/thingsboard "$@" &
 browser_pass=$!
 
-echo "== SQLite, all but the browser tests (two more passes run beside it; their output follows) =="
-"$bin/python" -m pytest --database sqlite --basetemp "$work/sqlite" --ignore tests/browser "$@"
+echo "== SQLite, the store's tests (two more passes run beside it; their output follows) =="
+"$bin/python" -m pytest --database sqlite --basetemp "$work/sqlite" "${apart[@]}" "$@"
 sqlite_status=$?
 
 wait "$browser_pass"
@@ -37,12 +38,12 @@ wait "$postgres_pass"
 postgres_status=$?
 for name in browser postgres; do
     echo
-    echo "== $([ $name = browser ] && echo "SQLite, the browser tests" || echo PostgreSQL) =="
+    echo "== $([ $name = browser ] && echo "SQLite, the browser's, the simulator's and the client's tests" || echo "PostgreSQL, the store's tests") =="
     cat "$work/$name.log"
 done
 
 verdict() { [ "$1" -eq 0 ] && echo passed || echo "FAILED ($1)"; }
 echo
-echo "SQLite: $(verdict $sqlite_status); SQLite in the browser: $(verdict $browser_status);" \
-    "PostgreSQL: $(verdict $postgres_status)"
+echo "SQLite, the store: $(verdict $sqlite_status); SQLite, browser, simulator and client: $(verdict $browser_status);" \
+    "PostgreSQL, the store: $(verdict $postgres_status)"
 [ $sqlite_status -eq 0 ] && [ $browser_status -eq 0 ] && [ $postgres_status -eq 0 ]
