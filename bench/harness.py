@@ -1,5 +1,6 @@
 """What the benchmarks share: a private redis-server, the simulator as a subprocess, and a
-Django configured against them with a throwaway SQLite store."""
+Django configured against them with a throwaway store: a SQLite file, or a database in a
+private PostgreSQL cluster (`--database postgres`, tests/pgcluster.py)."""
 
 import math
 import os
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -112,12 +114,34 @@ def stop(proc):
             proc.wait()
 
 
-def setup_django(workdir, redis_port, tb_url="http://127.0.0.1:9", **extra):
-    """Django against a fresh SQLite file in `workdir` and the private Redis, migrated."""
+DATABASES = ("sqlite", "postgres")
+
+
+@contextmanager
+def store(kind, workdir):
+    """(DATABASE_URL, words) of a fresh store for one benchmark run: a SQLite file in
+    `workdir`, or a database in a private PostgreSQL cluster, stopped and removed after."""
+    if kind == "sqlite":
+        yield f"sqlite:///{Path(workdir) / 'bench.sqlite3'}", "SQLite (WAL)"
+        return
+    sys.path.insert(0, str(ROOT))
+    import psycopg
+
+    from tests.pgcluster import Cluster
+
+    with Cluster() as cluster:
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE bench")
+        yield cluster.url("bench"), f"PostgreSQL ({cluster.version()}, a private cluster)"
+
+
+def setup_django(workdir, redis_port, tb_url="http://127.0.0.1:9", database_url=None, **extra):
+    """Django against a fresh store (a SQLite file in `workdir` unless `database_url`) and
+    the private Redis, migrated."""
     os.environ.update(
         DJANGO_SETTINGS_MODULE="alarmdesk.settings",
         SECRET_KEY=secrets.token_urlsafe(40),
-        DATABASE_URL=f"sqlite:///{Path(workdir) / 'bench.sqlite3'}",
+        DATABASE_URL=database_url or f"sqlite:///{Path(workdir) / 'bench.sqlite3'}",
         REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
         TB_URL=tb_url,
         TB_SYNC_USERNAME="tenant@thingsboard.org",
