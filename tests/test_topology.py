@@ -10,10 +10,12 @@ pass's private cluster."""
 
 import contextlib
 import os
+import random
 import re
 import secrets
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +27,7 @@ import psycopg
 import pytest
 import requests
 
-from tests.conftest import TENANT, TbSession, _free_port, raise_alarm
+from tests.conftest import CUSTOMER_A, CUSTOMER_B, TENANT, TbSession, _free_port, raise_alarm
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "deploy" / "systemd"
@@ -86,6 +88,16 @@ class Topology:
             log,
         )
 
+    def restart(self, name, how=signal.SIGTERM, pause=0.0):
+        """Stop `name` (SIGTERM: as systemd's restart; SIGKILL: a crash), then start it again
+        with the same command, as systemd's Restart= does."""
+        process, log = self.processes[name]
+        os.killpg(process.pid, how)
+        process.wait(timeout=30)
+        log.close()
+        time.sleep(pause)
+        self.start(name, process.args, self.env)
+
     def check_alive(self):
         for name, (process, _) in self.processes.items():
             if process.poll() is not None:
@@ -136,12 +148,20 @@ def post(session, base, path, page, data):
     return session.post(f"{base}{path}", data={**data, "csrfmiddlewaretoken": token}, timeout=30)
 
 
+def redis_answers(port):
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as c:
+        c.sendall(b"PING\r\n")
+        return c.recv(16).startswith(b"+PONG")
+    return False
+
+
 @pytest.fixture
-def topology(postgres_cluster, tbsim, redis_server, tmp_path):
+def topology(postgres_cluster, tbsim, tmp_path):
     with psycopg.connect(postgres_cluster.url("postgres"), autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
         admin.execute(f"CREATE DATABASE {DATABASE}")
     (tmp_path / "topology_settings.py").write_text(SETTINGS_TEXT.format(str(tmp_path / "static")))
+    redis_port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TB_", "ALARMDESK_"))}
     env |= template_settings()
     env |= {
@@ -152,7 +172,7 @@ def topology(postgres_cluster, tbsim, redis_server, tmp_path):
         "ALLOWED_HOSTS": "127.0.0.1",
         "ALARMDESK_HTTPS": "false",  # loopback: no TLS here, nginx's job in deploy/
         "DATABASE_URL": postgres_cluster.url(DATABASE),
-        "REDIS_URL": f"redis://127.0.0.1:{redis_server.connection_pool.connection_kwargs['port']}/0",
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "TB_URL": tbsim.url,
         "TB_SYNC_USERNAME": TENANT[0],
         "TB_SYNC_PASSWORD": TENANT[1],
@@ -165,8 +185,15 @@ def topology(postgres_cluster, tbsim, redis_server, tmp_path):
         assert done.returncode == 0, done.stderr.decode()[-2000:]
 
     topology = Topology(tmp_path)
-    topology.bases = []
+    topology.env, topology.bases = env, []
     try:
+        # A Redis of the topology's own (a soak restarts it), saving its data on the way
+        # down as Debian's does, so that a restart keeps the queues.
+        (tmp_path / "redis").mkdir()
+        redis_command = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1"]
+        redis_command += ["--save", "3600 1", "--dir", str(tmp_path / "redis")]
+        topology.start("redis", redis_command, env)
+        wait_for(lambda: redis_answers(redis_port), 15, "redis-server", topology)
         for n in (1, 2):
             port = _free_port()
             command = with_option(unit_command("alarmdesk-web"), "--bind", f"127.0.0.1:{port}")
@@ -276,3 +303,138 @@ def test_two_webs_two_workers_each_and_one_beat_keep_one_store(topology, tbsim):
     assert query(topology, "SELECT count(*) FROM alarms_bulkjob") == [(1,)]
     with TbSession(tbsim.url, TENANT) as tb:
         assert all(tb.get(f"/api/alarm/info/{alarm}").json()["acknowledged"] for alarm in acked)
+
+
+# --- a short soak: people watching while things fail ----------------------------------------
+
+# Where a live page keeps the `v` and `t` its refresh sends: the list's section (and its
+# delta) in data attributes, on-call's in its refresh URL.
+LIVE_VT = re.compile(r'data-v="([^"]*)" data-t="([^"]*)"|\?v=([^&"]*)&amp;t=([^&"]*)"')
+SOAK_SECONDS = 60
+# When each fault starts, in seconds from the start of the soak (a shortened schedule of
+# bench/soak_bench.py's): ThingsBoard down for 12 s; Redis restarted; a sync worker killed
+# (systemd starts it again 2 s later); a web server's workers reloaded (systemctl reload).
+OUTAGE = (8, 20)
+REDIS_RESTART = 26
+SYNC_WORKER_KILL = 34
+WEB_RELOAD = 42
+
+
+def live_vt(html):
+    found = LIVE_VT.search(html)
+    assert found, html[:300]
+    v, t, url_v, url_t = found.groups()
+    return (v, t) if v is not None else (url_v, url_t)
+
+
+class Watcher(threading.Thread):
+    """One signed-in page polling as live.js does: every 2 s, with the `v` and `t` its last
+    answer gave; every answer (or failure) recorded with its time."""
+
+    def __init__(self, base, persona, path, until, started):
+        super().__init__(daemon=True)
+        self.base, self.persona, self.path = base, persona, path
+        self.until, self.started = until, started
+        self.answers = []  # (seconds into the soak, status or the error's name)
+
+    def run(self):
+        session, _ = sign_in(self.base, self.persona)
+        page = session.get(f"{self.base}{self.path}", timeout=10).text
+        v, t = live_vt(page)
+        headers = {"HX-Request": "true"}
+        time.sleep(random.random() * 2)  # pages opened at different moments
+        while time.monotonic() < self.until:
+            at = time.monotonic() - self.started
+            try:
+                answer = session.get(
+                    f"{self.base}{self.path}", params={"v": v, "t": t}, headers=headers, timeout=10
+                )
+                self.answers.append((at, answer.status_code))
+                if answer.status_code == 200:
+                    v, t = live_vt(answer.text)
+            except requests.RequestException as error:
+                self.answers.append((at, type(error).__name__))
+            time.sleep(2)
+
+
+def thingsboard_changes(tbsim, until, touched):
+    """What happens in ThingsBoard meanwhile: an alarm raised, acknowledged or cleared each
+    second (by another user, through ThingsBoard's own API), whatever AlarmDesk is doing."""
+    n = 0
+    while time.monotonic() < until:
+        n += 1
+        with contextlib.suppress(requests.RequestException, KeyError):
+            if n % 3 == 1:
+                touched.add(raise_alarm(tbsim, f"Soak {n}", random.choice(["MAJOR", "CRITICAL"])))
+            else:
+                with TbSession(tbsim.url, TENANT) as tb:
+                    open_ = list(tb.alarms(statusList="ACTIVE"))
+                    alarm = random.choice(open_)
+                    verb = "ack" if n % 3 == 2 else "clear"
+                    tb.post(f"/api/alarm/{alarm}/{verb}").raise_for_status()
+                    touched.add(alarm)
+        time.sleep(1)
+
+
+def store_matches_thingsboard(topology, tbsim):
+    with TbSession(tbsim.url, TENANT) as tb:
+        truth = {
+            alarm: (row["acknowledged"], row["cleared"], row["severity"])
+            for alarm, row in tb.alarms().items()
+        }
+    stored = {
+        str(alarm): (acked, cleared, severity)
+        for alarm, acked, cleared, severity in query(
+            topology,
+            "SELECT id, acknowledged, cleared, severity FROM alarms_alarm WHERE NOT deleted",
+        )
+    }
+    return stored == truth
+
+
+def test_a_short_soak_with_faults_answers_every_page_and_loses_no_change(topology, tbsim):
+    for base in topology.bases:
+        wait_for(lambda base=base: healthy(base), 90, f"{base}/healthz with a sync done", topology)
+    started = time.monotonic()
+    until = started + SOAK_SECONDS
+    personas = [TENANT, CUSTOMER_A, CUSTOMER_B]
+    watchers = [
+        Watcher(topology.bases[n % 2], personas[n % 3], path, until, started)
+        for n, path in enumerate(["/alarms/", "/oncall/"] * 6)
+    ]
+    for watcher in watchers:
+        watcher.start()
+    touched = set()
+    changer = threading.Thread(target=thingsboard_changes, args=(tbsim, until, touched))
+    changer.start()
+
+    def at(second):
+        time.sleep(max(0.0, started + second - time.monotonic()))
+
+    at(OUTAGE[0])
+    requests.post(f"{tbsim.url}/sim/faults", json={"outage": True}, timeout=5).raise_for_status()
+    at(OUTAGE[1])
+    requests.delete(f"{tbsim.url}/sim/faults", timeout=5).raise_for_status()
+    at(REDIS_RESTART)
+    topology.restart("redis")
+    at(SYNC_WORKER_KILL)
+    topology.restart("sync1", how=signal.SIGKILL, pause=2)
+    at(WEB_RELOAD)
+    web, _ = topology.processes["web1"]
+    os.kill(web.pid, signal.SIGHUP)  # gunicorn's graceful reload: new workers, old ones finish
+    changer.join(timeout=SOAK_SECONDS)
+    for watcher in watchers:
+        watcher.join(timeout=30)
+    topology.check_alive()
+
+    answers = [answer for watcher in watchers for answer in watcher.answers]
+    assert len(answers) > len(watchers) * SOAK_SECONDS / 3  # the pages kept asking
+    outage = (OUTAGE[0], OUTAGE[1] + 10)  # and the sync's next cycles after it
+    bad = [
+        (round(second, 1), status)
+        for second, status in answers
+        if not (isinstance(status, int) and status < 500) and not outage[0] <= second <= outage[1]
+    ]
+    assert bad == [], bad
+    assert touched, "nothing changed in ThingsBoard during the soak"
+    wait_for(lambda: store_matches_thingsboard(topology, tbsim), 60, "the store to match", topology)
