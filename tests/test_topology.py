@@ -172,7 +172,7 @@ def test_a_short_soak_with_faults_answers_every_page_and_loses_no_change(topolog
     outage = (OUTAGE[0], OUTAGE[1] + 10)  # and the sync's next cycles after it
     bad = [
         (round(second, 1), status)
-        for second, status in answers
+        for second, status, _ in answers
         if not (isinstance(status, int) and status < 500) and not outage[0] <= second <= outage[1]
     ]
     assert bad == [], bad

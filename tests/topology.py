@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 import requests
 
-from tests.conftest import TENANT, TbSession, _free_port, raise_alarm
+from tests.thingsboard_side import TENANT, TbSession, _free_port, raise_alarm
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "deploy" / "systemd"
@@ -151,9 +151,10 @@ def redis_answers(port):
 
 
 @contextlib.contextmanager
-def running(cluster, tb_url, workdir):
+def running(cluster, tb_url, workdir, **overrides):
     """The topology, started: a database of its own in `cluster` (tests/pgcluster.py), a
-    Redis of its own, migrated, static files collected, then every process; stopped after."""
+    Redis of its own, migrated, static files collected, then every process; stopped after.
+    `overrides`: settings beyond the env template's and the topology's own."""
     with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
         admin.execute(f"CREATE DATABASE {DATABASE}")
@@ -175,6 +176,7 @@ def running(cluster, tb_url, workdir):
         "TB_SYNC_PASSWORD": TENANT[1],
         "TB_SYNC_API_KEY": "",
     }
+    env |= overrides
     for step in (["migrate", "--no-input"], ["collectstatic", "--no-input"]):
         done = subprocess.run(
             [sys.executable, "manage.py", *step], cwd=ROOT, env=env, capture_output=True
@@ -233,32 +235,35 @@ def live_vt(html):
 
 class Watcher(threading.Thread):
     """One signed-in page polling as live.js does: every 2 s, with the `v` and `t` its last
-    answer gave; every answer (or failure) recorded with its time."""
+    answer gave; every answer (or failure) recorded: (seconds into the soak, the status or
+    the error's name, seconds it took)."""
 
-    def __init__(self, base, persona, path, until, started):
+    def __init__(self, base, persona, path, until, started, interval=2.0):
         super().__init__(daemon=True)
         self.base, self.persona, self.path = base, persona, path
-        self.until, self.started = until, started
-        self.answers = []  # (seconds into the soak, status or the error's name)
+        self.until, self.started, self.interval = until, started, interval
+        self.answers = []
 
     def run(self):
         session, _ = sign_in(self.base, self.persona)
         page = session.get(f"{self.base}{self.path}", timeout=10).text
         v, t = live_vt(page)
         headers = {"HX-Request": "true"}
-        time.sleep(random.random() * 2)  # pages opened at different moments
+        time.sleep(random.random() * self.interval)  # pages opened at different moments
         while time.monotonic() < self.until:
-            at = time.monotonic() - self.started
+            asked = time.monotonic()
             try:
                 answer = session.get(
                     f"{self.base}{self.path}", params={"v": v, "t": t}, headers=headers, timeout=10
                 )
-                self.answers.append((at, answer.status_code))
+                outcome = answer.status_code
                 if answer.status_code == 200:
                     v, t = live_vt(answer.text)
             except requests.RequestException as error:
-                self.answers.append((at, type(error).__name__))
-            time.sleep(2)
+                outcome = type(error).__name__
+            took = time.monotonic() - asked
+            self.answers.append((asked - self.started, outcome, took))
+            time.sleep(max(0.0, self.interval - took))
 
 
 def thingsboard_changes(tbsim, until, touched):
