@@ -134,7 +134,9 @@ def sign_in(base, persona):
     token = CSRF_INPUT.search(form.text).group(1)
     data = {"username": persona[0], "password": persona[1], "csrfmiddlewaretoken": token}
     answer = session.post(f"{base}/login/", data=data, timeout=30)
-    assert answer.url == f"{base}/alarms/", answer.text[:500]
+    if answer.url != f"{base}/alarms/":
+        said = re.findall(r'role="alert"[^>]*>([^<]+)<', answer.text)
+        raise AssertionError(f"{persona[0]} was not signed in: {said or answer.status_code}")
     return session, answer.text
 
 
