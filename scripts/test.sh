@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test`'s suite, on both databases AlarmDesk supports: every test on SQLite, and every
 # test that touches the store again on PostgreSQL (a private cluster the tests start,
-# tests/pgcluster.py): all but the browser's, the simulator's, the ThingsBoard client's and
-# the deployment files', which do not depend on the database.
+# tests/pgcluster.py): all but the browser's, the simulator's, the ThingsBoard client's, the
+# deployment files' and sign-in's, which do not depend on the alarm store.
 #
 # Three passes run side by side, since most of a test's time is spent waiting on a socket
 # (a simulator, a worker, a browser), about equal in length: SQLite, the store's tests
@@ -23,7 +23,10 @@ pass() {  # name, then pytest's arguments; output to $work/<name>.log
 }
 
 apart=(--ignore tests/browser --ignore tests/tbsim --ignore tests/thingsboard)
-pass postgres --database postgres "${apart[@]}" --ignore tests/test_deploy.py "$@" &
+# Sign-in and sessions (tests/accounts) are left to SQLite: their store is Django's session
+# table alone, and they would lengthen the longest pass.
+pass postgres --database postgres "${apart[@]}" --ignore tests/test_deploy.py \
+    --ignore tests/accounts "$@" &
 postgres_pass=$!
 pass browser --database sqlite tests/browser tests/tbsim tests/thingsboard "$@" &
 browser_pass=$!
