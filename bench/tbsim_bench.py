@@ -528,7 +528,7 @@ def summary_rows(args, results, memory, builds):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.active > args.alarms or args.build_active > args.build_alarms:
+    if args.active > args.alarms or (args.build_alarms and args.build_active > args.build_alarms):
         sys.exit("--active cannot exceed --alarms")
     pinned = pinning(args)
     builds = time_builds(args, pinned) if args.build_alarms else []
