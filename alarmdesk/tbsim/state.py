@@ -91,6 +91,21 @@ class SimState:
             self.active_by_pair[(alarm.originator_id, alarm.type)] = alarm
         self.changed()
 
+    def insert_alarms(self, alarms):
+        """Store a scenario's history at once: as insert_alarm of each in turn, in one pass."""
+        self.alarms.update({alarm.id: alarm for alarm in alarms})
+        for tenant in {alarm.tenant_id for alarm in alarms}:
+            self.alarms_by_tenant.setdefault(tenant, []).extend(
+                [alarm for alarm in alarms if alarm.tenant_id == tenant]
+            )
+        for tenant, alarm_type in {(alarm.tenant_id, alarm.type) for alarm in alarms}:
+            self.alarm_types.setdefault(tenant, set()).add(alarm_type)
+        # Later alarms of a pair win, as they would one insert at a time.
+        self.active_by_pair.update(
+            {(alarm.originator_id, alarm.type): alarm for alarm in alarms if not alarm.cleared}
+        )
+        self.changed()
+
     def _forget_active(self, alarm):
         if self.active_by_pair.get((alarm.originator_id, alarm.type)) is alarm:
             del self.active_by_pair[(alarm.originator_id, alarm.type)]
