@@ -167,18 +167,12 @@ class Alarm:
     propagate_to_tenant: bool = False
     # A shared empty tuple until an update sets a list: a million alarms need no million lists.
     propagate_relation_types: tuple | list = ()
-    # Serialised AlarmInfo until the alarm next changes: list pages are mostly made of
-    # alarms that did not change since the last request.
-    cached_info: bytes | None = None
 
     @property
     def status(self):
         return ("CLEARED_" if self.cleared else "ACTIVE_") + (
             "ACK" if self.acknowledged else "UNACK"
         )
-
-    def touch(self):
-        self.cached_info = None
 
     def to_json(self):
         return {

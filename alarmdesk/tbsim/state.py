@@ -49,6 +49,10 @@ class SimState:
     # Alarms held by the cached lists all together (8 bytes each): at 1,000,000 alarms 256
     # whole-store lists would be 2 GB.
     QUERY_CACHE_ROWS = 2_000_000
+    # Serialised AlarmInfo of the alarms served last: list pages are mostly made of alarms
+    # that did not change since the last request, but a backfill of 1,000,000 alarms serves
+    # every one of them once (about 1.7 KB each to keep).
+    INFO_CACHE_SIZE = 20_000
 
     def __init__(self, tokens=None):
         self.lock = threading.RLock()
@@ -75,6 +79,7 @@ class SimState:
         self.version = 0
         self._query_cache = OrderedDict()
         self._query_cache_rows = 0
+        self._info_cache = OrderedDict()  # alarm id -> its AlarmInfo JSON, until it changes
 
     # --- building (scenarios) -------------------------------------------------------
 
@@ -279,10 +284,20 @@ class SimState:
         return alarm.info_json(*self.originator_names(alarm), self.users.get(alarm.assignee_id))
 
     def alarm_info_bytes(self, alarm):
-        """Serialised AlarmInfo, cached until the alarm changes (every change calls touch())."""
-        if alarm.cached_info is None:
-            alarm.cached_info = json.dumps(self.alarm_info(alarm)).encode()
-        return alarm.cached_info
+        """Serialised AlarmInfo, cached until the alarm changes (every change calls _touch)
+        or enough others were served since."""
+        cache = self._info_cache
+        body = cache.get(alarm.id)
+        if body is None:
+            body = cache[alarm.id] = json.dumps(self.alarm_info(alarm)).encode()
+            if len(cache) > self.INFO_CACHE_SIZE:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(alarm.id)
+        return body
+
+    def _touch(self, alarm):
+        self._info_cache.pop(alarm.id, None)
 
     # --- permission checks (section 5 and 3.3) ---------------------------------------
 
@@ -540,6 +555,7 @@ class SimState:
             # By identity: list.remove would compare every alarm field by field on the way.
             del tenant_alarms[next(i for i, a in enumerate(tenant_alarms) if a is alarm)]
             self.comments.pop(alarm.id, None)
+            self._touch(alarm)
             self._forget_active(alarm)
             # delAlarmTypes: the type leaves /api/alarm/types once no alarm of it remains.
             if not any(a.type == alarm.type for a in tenant_alarms):
@@ -549,7 +565,7 @@ class SimState:
             self.changed()
 
     def _changed_alarm(self, alarm):
-        alarm.touch()
+        self._touch(alarm)
         self.changed()
         return self.alarm_info(alarm)
 
@@ -565,7 +581,7 @@ class SimState:
             else:
                 alarm = self._create_or_update_active(user, fields)
             self._apply_state_changes(user, alarm, body)
-            alarm.touch()
+            self._touch(alarm)
             self.changed()
             return alarm.to_json()
 
@@ -679,7 +695,7 @@ class SimState:
                 "newSeverity": alarm.severity,
             }
             self.add_comment_record(alarm.id, by.id if by else None, "SYSTEM", comment)
-        alarm.touch()
+        self._touch(alarm)
 
     def _apply_state_changes(self, user, alarm, body):
         """TAS.save also acks, clears and (un)assigns from the body's flags."""

@@ -4,6 +4,7 @@ the lists the simulator keeps sorted for it answer exactly as a filter and a sor
 whole store would, through every kind of change."""
 
 import contextlib
+import json
 import random
 import time
 from dataclasses import astuple
@@ -351,3 +352,21 @@ def test_a_change_the_lists_were_not_told_of_is_put_right_and_reported():
     rebuilt = SimState()
     rebuilt.sorted.build(state.alarms.values())
     assert lists(state) == lists(rebuilt)
+
+
+def test_the_alarm_info_cache_keeps_only_the_alarms_served_last_and_forgets_changes():
+    state = Simulator(Options(scenario="scale", alarms=300, active=60)).state
+    state.INFO_CACHE_SIZE = 10
+    admin = state.user_by_email(TENANT[0])
+    alarms = sorted(state.alarms.values(), key=lambda a: a.id)
+
+    for alarm in alarms[:30]:
+        assert json.loads(state.alarm_info_bytes(alarm)) == state.alarm_info(alarm)
+    unacked = next(a for a in alarms[20:30] if not a.acknowledged)
+    before = state.alarm_info_bytes(unacked)
+    state.acknowledge(admin, unacked.id)
+
+    assert len(state._info_cache) <= 10
+    assert set(state._info_cache) <= {a.id for a in alarms[20:30]}
+    assert json.loads(before)["acknowledged"] is False
+    assert json.loads(state.alarm_info_bytes(unacked))["acknowledged"] is True
