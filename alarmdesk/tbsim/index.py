@@ -9,6 +9,11 @@ tenant's alarms and only its active (not cleared) ones, and the same two for eac
 as a customer user's lists go by the alarm's stored customerId. A page of one of those,
 within a createdTime window or not, is then a bisect and a slice.
 
+The tenant-wide lists are sorted when the store is built (one sort each, about a second at
+1,000,000 alarms); a customer's or the active alarms' list is filtered out of its tenant's
+the first time it is asked for (which keeps the order, a tenth of that), and from then on
+kept like the others.
+
 A list may only be bisected while every alarm in it holds the values it is sorted by, so
 every change to a sorted value, or to whether an alarm is active, goes through `moving()`:
 the alarm leaves the lists it may move in before the change and is put back after it.
@@ -17,7 +22,8 @@ the alarm leaves the lists it may move in before the change and is put back afte
 from bisect import bisect_left
 from collections import defaultdict
 from contextlib import contextmanager
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, eq
 
 ORDERINGS = {
     "createdTime": "created_time",
@@ -33,6 +39,29 @@ def _newest_first(attribute):
 
 
 KEYS = {ordering: _newest_first(attribute) for ordering, attribute in ORDERINGS.items()}
+BY_ID = attrgetter("id")
+
+
+def newest_first(alarms, attribute):
+    """sorted(alarms, key=KEYS[...]) in about half the time for a whole store: one sort on
+    the value alone (plain numbers compare fast; a (value, id) pair falls through to the
+    ids wherever values are equal, as the ackTs of every unacknowledged alarm is), then
+    each run of equal values put in id order."""
+    value = attrgetter(attribute)
+    ordered = sorted(alarms, key=value, reverse=True)
+    values = list(map(value, ordered))
+    # Positions whose value equals the one before: the runs to put in id order.
+    ties = compress(range(1, len(values)), map(eq, values[1:], values))
+    start = end = None
+    for at in ties:
+        if at != end:
+            if start is not None:
+                ordered[start:end] = sorted(ordered[start:end], key=BY_ID)
+            start = at - 1
+        end = at + 1
+    if start is not None:
+        ordered[start:end] = sorted(ordered[start:end], key=BY_ID)
+    return ordered
 
 
 class Window:
@@ -71,26 +100,34 @@ class SortedAlarms:
         self._lists = {}
 
     def rows(self, tenant_id, customer_id, active_only, ordering):
-        return self._lists.get((tenant_id, customer_id, active_only, ordering), [])
+        list_key = (tenant_id, customer_id, active_only, ordering)
+        rows = self._lists.get(list_key)
+        if rows is None:
+            rows = self._lists.get((tenant_id, None, False, ordering))
+            if rows is None:
+                return []  # a tenant without alarms
+            rows = self._lists[list_key] = [
+                alarm
+                for alarm in rows
+                if (customer_id is None or alarm.customer_id == customer_id)
+                and not (active_only and alarm.cleared)
+            ]
+        return rows
 
     def build(self, alarms):
-        """Every list from scratch: per tenant and ordering one sort, then the scopes by
-        filtering it, which keeps the order (about 1 s an ordering at 1,000,000 alarms)."""
-        lists = {}
+        """The tenant-wide lists from scratch, one sort each; the others as they are asked for."""
+        alarms = list(alarms)
         tenants = defaultdict(list)
-        for alarm in alarms:
-            tenants[alarm.tenant_id].append(alarm)
-        for tenant, members in tenants.items():
-            for ordering, key in KEYS.items():
-                ordered = sorted(members, key=key)
-                customers = defaultdict(list)
-                for alarm in ordered:
-                    customers[alarm.customer_id].append(alarm)
-                customers.pop(None, None)  # the tenant's own alarms: in no customer's lists
-                for customer, rows in [(None, ordered), *customers.items()]:
-                    lists[(tenant, customer, False, ordering)] = rows
-                    lists[(tenant, customer, True, ordering)] = [a for a in rows if not a.cleared]
-        self._lists = lists
+        if len(set(map(attrgetter("tenant_id"), alarms))) == 1:
+            tenants[alarms[0].tenant_id] = alarms  # the usual store: no pass to split it
+        else:
+            for alarm in alarms:
+                tenants[alarm.tenant_id].append(alarm)
+        self._lists = {
+            (tenant, None, False, ordering): newest_first(members, attribute)
+            for tenant, members in tenants.items()
+            for ordering, attribute in ORDERINGS.items()
+        }
 
     def add(self, alarm):
         for list_key, sort_key in self._entries(alarm).items():
@@ -132,20 +169,24 @@ class SortedAlarms:
                         self._insert(list_key, alarm, after[list_key])
                 raise AssertionError(f"alarm {alarm.id} moved in {undeclared} undeclared")
 
-    @staticmethod
-    def _entries(alarm):
-        """{list key: sort key} for every list `alarm` belongs in now."""
+    def _entries(self, alarm):
+        """{list key: sort key} for every list `alarm` belongs in now: its tenant's, and
+        those of its scopes that were asked for."""
         keys = [(ordering, key(alarm)) for ordering, key in KEYS.items()]
-        scopes = [(alarm.tenant_id, None)]
-        if alarm.customer_id is not None:
-            scopes.append((alarm.tenant_id, alarm.customer_id))
-        active = (False, True) if not alarm.cleared else (False,)
-        return {
-            (tenant, customer, active_only, ordering): sort_key
-            for tenant, customer in scopes
-            for active_only in active
-            for ordering, sort_key in keys
-        }
+        tenant, customer = alarm.tenant_id, alarm.customer_id
+        entries = {(tenant, None, False, ordering): sort_key for ordering, sort_key in keys}
+        scopes = [(customer, False)] if customer is not None else []
+        if not alarm.cleared:
+            scopes.append((None, True))
+            if customer is not None:
+                scopes.append((customer, True))
+        built = self._lists
+        for scope_customer, active_only in scopes:
+            for ordering, sort_key in keys:
+                list_key = (tenant, scope_customer, active_only, ordering)
+                if list_key in built:
+                    entries[list_key] = sort_key
+        return entries
 
     def _insert(self, list_key, alarm, sort_key):
         rows = self._lists.setdefault(list_key, [])

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import replace
+from operator import attrgetter
 
 from .auth import Tokens, auth_failed
 from .errors import bad_request, denied, not_found
@@ -105,18 +106,22 @@ class SimState:
         self.changed()
 
     def insert_alarms(self, alarms):
-        """Store a scenario's history at once: as insert_alarm of each in turn, in one pass."""
-        self.alarms.update({alarm.id: alarm for alarm in alarms})
-        for tenant in {alarm.tenant_id for alarm in alarms}:
-            self.alarms_by_tenant.setdefault(tenant, []).extend(
-                [alarm for alarm in alarms if alarm.tenant_id == tenant]
-            )
-        for tenant, alarm_type in {(alarm.tenant_id, alarm.type) for alarm in alarms}:
+        """Store a scenario's history at once, as insert_alarm of each in turn would, in a
+        few passes that map and zip in C (a Python loop over 1,000,000 alarms is tenths of
+        a second each)."""
+        tenant_of, type_of = attrgetter("tenant_id"), attrgetter("type")
+        self.alarms.update(zip(map(attrgetter("id"), alarms), alarms, strict=True))
+        kinds = set(zip(map(tenant_of, alarms), map(type_of, alarms), strict=True))
+        for tenant, alarm_type in kinds:
             self.alarm_types.setdefault(tenant, set()).add(alarm_type)
+        tenants = set(map(tenant_of, alarms))
+        for tenant in tenants:
+            own = alarms if len(tenants) == 1 else [a for a in alarms if a.tenant_id == tenant]
+            self.alarms_by_tenant.setdefault(tenant, []).extend(own)
+        active = [alarm for alarm in alarms if not alarm.cleared]
+        pairs = zip(map(attrgetter("originator_id"), active), map(type_of, active), strict=True)
         # Later alarms of a pair win, as they would one insert at a time.
-        self.active_by_pair.update(
-            {(alarm.originator_id, alarm.type): alarm for alarm in alarms if not alarm.cleared}
-        )
+        self.active_by_pair.update(zip(pairs, active, strict=True))
         self.sorted.build(self.alarms.values())
         self.changed()
 

@@ -15,7 +15,7 @@ from tb_ce_client.client import ThingsboardClient
 from tb_ce_client.models import AlarmInfo, PageDataAlarmInfo
 from test_conformance import conforming, ids
 
-from alarmdesk.tbsim import scenarios
+from alarmdesk.tbsim import index, scenarios
 from alarmdesk.tbsim.app import Options, Simulator
 from alarmdesk.tbsim.errors import TbError
 from alarmdesk.tbsim.index import Window
@@ -226,7 +226,17 @@ def test_the_fast_build_is_the_world_the_seed_always_gave(monkeypatch):
 
 
 def lists(state):
-    return {key: [a.id for a in rows] for key, rows in state.sorted._lists.items() if rows}
+    return {key: [a.id for a in rows] for key, rows in state.sorted._lists.items()}
+
+
+def assert_lists_are_as_built_afresh(state):
+    """Every list the store keeps (a scope's built when first asked for) as a fresh build of
+    the same alarms gives it."""
+    rebuilt = SimState()
+    rebuilt.sorted.build(state.alarms.values())
+    for key in state.sorted._lists:
+        rebuilt.sorted.rows(*key)
+    assert lists(state) == lists(rebuilt)
 
 
 def full_sort(state, user, query, sort_property, sort_desc):
@@ -259,9 +269,7 @@ def queries(state):
 
 
 def assert_lists_answer_as_a_full_sort(state, users):
-    rebuilt = SimState()
-    rebuilt.sorted.build(state.alarms.values())
-    assert lists(state) == lists(rebuilt)
+    assert_lists_are_as_built_afresh(state)
     for user in users:
         for query in queries(state):
             for sort_property in (*SYNC_ORDERINGS, "startTs", "severity", None):
@@ -349,9 +357,7 @@ def test_a_change_the_lists_were_not_told_of_is_put_right_and_reported():
     with pytest.raises(AssertionError, match="undeclared"), state.sorted.moving(alarm, ("endTs",)):
         alarm.ack_ts = alarm.created_time + 1
 
-    rebuilt = SimState()
-    rebuilt.sorted.build(state.alarms.values())
-    assert lists(state) == lists(rebuilt)
+    assert_lists_are_as_built_afresh(state)
 
 
 def test_the_alarm_info_cache_keeps_only_the_alarms_served_last_and_forgets_changes():
@@ -370,3 +376,17 @@ def test_the_alarm_info_cache_keeps_only_the_alarms_served_last_and_forgets_chan
     assert set(state._info_cache) <= {a.id for a in alarms[20:30]}
     assert json.loads(before)["acknowledged"] is False
     assert json.loads(state.alarm_info_bytes(unacked))["acknowledged"] is True
+
+
+def test_a_whole_store_is_sorted_newest_first_with_equal_values_in_id_order():
+    rng = random.Random(5)
+    alarms = [
+        Alarm(str(rng.getrandbits(64)), "t", None, "x", "DEVICE", "d", "MAJOR", *values)
+        for values in (
+            (rng.choice([0, 5, 9, rng.randint(0, 10**6)]), 1, rng.randint(0, 3))
+            for _ in range(5000)
+        )
+    ]
+
+    for ordering, attribute in FIELDS.items():
+        assert index.newest_first(alarms, attribute) == sorted(alarms, key=index.KEYS[ordering])
