@@ -406,10 +406,10 @@ def build_scale(state, options, rng):
     """`--alarms N --active M` over a fleet large enough for M distinct active pairs.
 
     Built for 1,000,000 alarms within a minute on one core, so the loop avoids per-alarm
-    Python overhead: the random draws are `Random.randint`'s own (`_randbelow`: rejection
-    sampling over getrandbits), inlined, so a seed gives the same world as before; ids are
-    formatted from their 128 random bits directly; each alarm is built in one call; the
-    store takes them in one batch; and the cyclic garbage collector waits meanwhile.
+    Python overhead: the random draws are `Random.randint`'s own (rejection sampling over
+    getrandbits), written out, so a seed gives the same world as before; ids are formatted
+    from their 128 random bits directly; each alarm is built in one call; the store takes
+    them in one batch; and the cyclic garbage collector waits meanwhile.
     """
     with _collector_paused():
         _build_scale(state, options, rng)
@@ -449,56 +449,70 @@ def _build_scale(state, options, rng):
         )
         for pair in pairs
     }
+    pair_facts = [facts[id(pair)] for pair in pairs]
+    active_facts = [facts[id(pair)] for pair in active_pairs]
     bits = rng.getrandbits
     random_ = rng.random
-    new_id = _uuid4_maker(bits)
-
-    def below(n, k=None):
-        """Random._randbelow(n): what randint and randrange draw, without their checks."""
-        k = k or n.bit_length()
-        r = bits(k)
-        while r >= n:
-            r = bits(k)
-        return r
-
-    # randint(a, b) is a + _randbelow(b - a + 1): each range's width and bit length.
-    spans = {
-        name: (low, high - low + 1, (high - low + 1).bit_length())
-        for name, (low, high) in {
-            "old": (3 * DAY, 30 * DAY),
-            "recent": (MINUTE, 3 * DAY),
-            "created": (5, 900),
-            "end": (0, HOUR),
-            "ack": (MINUTE, 2 * HOUR),
-            "clear": (2 * HOUR, 2 * DAY),
-        }.items()
-    }
-    old_low, old_n, old_k = spans["old"]
-    recent_low, recent_n, recent_k = spans["recent"]
-    created_low, created_n, created_k = spans["created"]
-    end_low, end_n, end_k = spans["end"]
-    ack_low, ack_n, ack_k = spans["ack"]
-    clear_low, clear_n, clear_k = spans["clear"]
+    # The ids: str(uuid.UUID(int=bits(128), version=4)), without the UUID object.
+    keep, mark = ~((0xC000 << 48) | (0xF000 << 64)), (0x8000 << 48) | (4 << 76)
+    # randint(a, b) is a + Random._randbelow(b - a + 1), and _randbelow(n) draws
+    # getrandbits(n.bit_length()) until the draw is below n. Each draw below is that, written
+    # out (the calls and checks were a third of the loop), so a seed gives the world it did.
     pair_n = len(pairs)
     pair_k = pair_n.bit_length()
+    old_low, old_n = 3 * DAY, 27 * DAY + 1
+    recent_low, recent_n = MINUTE, 3 * DAY - MINUTE + 1
+    created_low, created_n = 5, 896
+    end_n = HOUR + 1
+    ack_low, ack_n = MINUTE, 2 * HOUR - MINUTE + 1
+    clear_low, clear_n = 2 * HOUR, 2 * DAY - 2 * HOUR + 1
+    old_k, recent_k, created_k = old_n.bit_length(), recent_n.bit_length(), created_n.bit_length()
+    end_k, ack_k, clear_k = end_n.bit_length(), ack_n.bit_length(), clear_n.bit_length()
     records = []
     append = records.append
     for i in range(options.alarms):
         is_cleared = i < cleared
         if is_cleared:
-            pair = pairs[below(pair_n, pair_k)]
-            start = now - (old_low + below(old_n, old_k))
+            r = bits(pair_k)
+            while r >= pair_n:
+                r = bits(pair_k)
+            device_id, alarm_type, customer, severity = pair_facts[r]
+            r = bits(old_k)
+            while r >= old_n:
+                r = bits(old_k)
+            start = now - (old_low + r)
         else:
-            pair = active_pairs[i - cleared]
-            start = now - (recent_low + below(recent_n, recent_k))
-        device_id, alarm_type, customer, severity = facts[id(pair)]
-        alarm_id = new_id()
-        created = min(now, start + created_low + below(created_n, created_k))
+            device_id, alarm_type, customer, severity = active_facts[i - cleared]
+            r = bits(recent_k)
+            while r >= recent_n:
+                r = bits(recent_k)
+            start = now - (recent_low + r)
+        h = f"{(bits(128) & keep) | mark:032x}"
+        alarm_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        r = bits(created_k)
+        while r >= created_n:
+            r = bits(created_k)
+        created = start + created_low + r
+        created = created if created < now else now
         # ThingsBoard stamps these itself: never later than now.
-        end = min(now, start + end_low + below(end_n, end_k))
+        r = bits(end_k)
+        while r >= end_n:
+            r = bits(end_k)
+        end = start + r
+        end = end if end < now else now
         acknowledged = random_() < 0.6
-        ack_ts = min(now, start + ack_low + below(ack_n, ack_k)) if acknowledged else 0
-        clear_ts = start + clear_low + below(clear_n, clear_k) if is_cleared else 0
+        ack_ts = clear_ts = 0
+        if acknowledged:
+            r = bits(ack_k)
+            while r >= ack_n:
+                r = bits(ack_k)
+            ack_ts = start + ack_low + r
+            ack_ts = ack_ts if ack_ts < now else now
+        if is_cleared:
+            r = bits(clear_k)
+            while r >= clear_n:
+                r = bits(clear_k)
+            clear_ts = start + clear_low + r
         append(
             Alarm(
                 alarm_id,
@@ -519,15 +533,3 @@ def _build_scale(state, options, rng):
         )
     records.sort(key=attrgetter("created_time"))
     state.insert_alarms(records)
-
-
-def _uuid4_maker(bits):
-    """str(uuid.UUID(int=bits(128), version=4)) without building the UUID object."""
-    keep = ~((0xC000 << 48) | (0xF000 << 64))
-    mark = (0x8000 << 48) | (4 << 76)
-
-    def new_id():
-        h = f"{(bits(128) & keep) | mark:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-    return new_id
