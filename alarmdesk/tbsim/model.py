@@ -1,7 +1,7 @@
 """The simulator's records and the exact JSON ThingsBoard gives for each (CE models)."""
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 NULL_UUID = "13814000-1dd2-11b2-8080-808080808080"
 
@@ -165,19 +165,14 @@ class Alarm:
     propagate: bool = False
     propagate_to_owner: bool = False
     propagate_to_tenant: bool = False
-    propagate_relation_types: list = field(default_factory=list)
-    # Serialised AlarmInfo until the alarm next changes: list pages are mostly made of
-    # alarms that did not change since the last request.
-    cached_info: bytes | None = None
+    # A shared empty tuple until an update sets a list: a million alarms need no million lists.
+    propagate_relation_types: tuple | list = ()
 
     @property
     def status(self):
         return ("CLEARED_" if self.cleared else "ACTIVE_") + (
             "ACK" if self.acknowledged else "UNACK"
         )
-
-    def touch(self):
-        self.cached_info = None
 
     def to_json(self):
         return {
