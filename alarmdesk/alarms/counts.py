@@ -1,0 +1,126 @@
+"""The list's counts per severity, without counting the store on every request.
+
+A scope's breakdown (its alarms by severity, cleared and acknowledged: twenty numbers)
+answers every filter of status and severity alone. It is counted once per version of the
+scope's change counter and kept in the cache: by the sync, right after a run changed the
+scope (`count_scopes`), else by the first page that needs it. Other filters (a search, a
+type, an assignee, a customer, dates, an originator) are counted by the page itself.
+
+A breakdown kept under version V is what the store held at V or later, never earlier: a
+counter moves only once its change is committed (store.bump_scopes), and every breakdown is
+counted after its version was read. Its key names the scope, so no count passes to another
+scope. Without Redis, the page counts for itself.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db.models import Count
+
+from alarmdesk.redis_client import get_redis
+
+from .access import scope_alarms, scope_of
+from .filters import STATUS_FIELDS, STATUS_FILTERS
+from .models import SEVERITIES
+from .store import scope_key
+
+log = logging.getLogger(__name__)
+
+# Kept answers die with their version; this only frees the cache, and bounds how long a change
+# whose counter Redis did not take (store._increment failing) goes unseen in the counts.
+KEEP_SECONDS = 60
+RANKS = range(len(SEVERITIES))
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the list says about how many alarms its filter selects."""
+
+    by_severity: dict  # over the filter but its severities
+    total: int  # of the chosen severities
+
+
+def of_filter(form, alarms, user, version):
+    """The Counts of a valid AlarmFilter over `alarms`, the user's visible alarms."""
+    chosen = form.cleaned_data.get("severity") or SEVERITIES
+    unranked = form.apply(alarms, user, with_severity=False)
+    status_only = alarms.filter(STATUS_FILTERS[form.status_key])
+    by_rank = [0] * len(SEVERITIES)
+    if _sql(unranked) == _sql(status_only):
+        fixed = STATUS_FIELDS[form.status_key].items()
+        for rank, cleared, acknowledged, n in breakdown(user, alarms, version):
+            row = {"cleared": cleared, "acknowledged": acknowledged}
+            if rank in RANKS and all(row[name] == value for name, value in fixed):
+                by_rank[rank] += n
+    else:
+        # Grouped by rank, not by word: the indexes hold the rank, so they answer alone.
+        for rank, n in unranked.order_by().values_list("severity_rank").annotate(n=Count("id")):
+            if rank in RANKS:
+                by_rank[rank] += n
+    by_severity = dict(zip(SEVERITIES, by_rank, strict=True))
+    return Counts(by_severity, sum(by_severity[s] for s in chosen))
+
+
+def breakdown(user, alarms, version):
+    """[(severity rank, cleared, acknowledged, alarms)] of the user's scope (`alarms`)."""
+    key = _key("breakdown", user.tenant_id, scope_of(user), version)
+    return _remembered(key, lambda: _count_breakdown(alarms))
+
+
+def count_scopes(tenant_id, customer_ids):
+    """Count the breakdown of the tenant and of these customers at their current versions:
+    the sync calls this after a run that changed them, so that no page has to."""
+    scopes = [("tenant", tenant_id), *(("customer", c) for c in customer_ids)]
+    try:
+        versions = get_redis().mget([scope_key(*scope) for scope in scopes])
+    except Exception:
+        log.warning("Redis unavailable: the pages will count for themselves", exc_info=True)
+        return
+    for (kind, scope_id), counter in zip(scopes, versions, strict=True):
+        alarms = scope_alarms(tenant_id, scope_id if kind == "customer" else None)
+        key = _key("breakdown", tenant_id, (kind, scope_id), (counter or b"0").decode())
+        if _cache(cache.set, key, _count_breakdown(alarms), KEEP_SECONDS) is _FAILED:
+            return
+
+
+def _count_breakdown(alarms):
+    # COUNT(*), not of a column, grouped in the order of the scope's breakdown index: the
+    # index answers alone, without a sort.
+    grouped = alarms.order_by().values_list("severity_rank", "cleared", "acknowledged")
+    return [tuple(row) for row in grouped.annotate(n=Count("*"))]
+
+
+def _sql(queryset):
+    return queryset.query.sql_with_params()
+
+
+def _key(what, tenant_id, scope, version):
+    """The cache key of an answer for a scope at a version; None without a version (Redis
+    down: nothing is kept)."""
+    if not version:
+        return None
+    return ":".join(map(str, ["counts", what, tenant_id, *scope, version]))
+
+
+def _remembered(key, compute):
+    """compute(), kept under `key` (None: not kept); Redis failing makes it a plain compute."""
+    kept = _cache(cache.get, key) if key else None
+    if kept is not None and kept is not _FAILED:
+        return kept
+    value = compute()
+    if key and kept is not _FAILED:  # a Redis that just failed is not waited for twice
+        _cache(cache.set, key, value, KEEP_SECONDS)
+    return value
+
+
+_FAILED = object()
+
+
+def _cache(operation, *args):
+    """A cache call that Redis failing turns into _FAILED (logged), never an error page."""
+    try:
+        return operation(*args)
+    except Exception:
+        log.warning("cache unavailable for the list's counts", exc_info=True)
+        return _FAILED
