@@ -148,11 +148,13 @@ def alarm_list(request):
         return _refused(request, form, shared)
     counted = counts.of_filter(form, alarms, user, version)
     chosen = form.cleaned_data.get("severity") or SEVERITIES
+    by_severity = counted.by_severity or {}
     since = drawn_at(request)
     context = shared | {
         "form": form,
-        "counts": [(s, counted.by_severity[s], s in chosen) for s in SEVERITIES],
+        "counts": [(s, by_severity.get(s), s in chosen) for s in SEVERITIES],
         "total": counted.total,
+        "counted": counted,
         "originator_name": form.originator_name(alarms),
     }
     if form.cleaned_data["group"]:
@@ -160,9 +162,13 @@ def alarm_list(request):
         make_rows = partial(_rows, user=user, since=since, titles=titles)
         context |= groups.page_of_groups(form, form.apply(alarms, user), make_rows)
     else:
-        page, pages = page_and_pages(form.page_number, counted.total)
+        # Past a bound, the alarms counted and one more: the page after the last counted.
+        page, pages = page_and_pages(form.page_number, counted.total + counted.capped)
         selected = form.ordered(form.apply(alarms, user))
         on_page = selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        if not counted.by_breakdown:  # a filter no index serves: its page is read once a version
+            # In the page's order again: its ORDER BY ends with the id, so it is the same.
+            on_page = form.ordered(alarms.filter(id__in=counts.page_ids(on_page, user, version)))
         context |= {"page": page, "pages": pages}
         shown = rows_shown(request)
         if since is not None and shown:
