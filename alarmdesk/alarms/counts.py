@@ -49,7 +49,7 @@ class Counts:
     by_severity: dict | None  # over the filter but its severities; None: not known
     total: int  # of the chosen severities; when `capped`, the bound, which more alarms pass
     capped: bool
-    by_breakdown: bool  # answered by the scope's breakdown: its rows are cheap to read too
+    by_breakdown: bool  # answered by the scope's breakdown: a filter of status and severity alone
 
     @property
     def words(self):
@@ -61,8 +61,8 @@ def of_filter(form, alarms, user, version):
     """The Counts of a valid AlarmFilter over `alarms`, the user's visible alarms."""
     chosen = form.cleaned_data.get("severity") or SEVERITIES
     unranked = form.apply(alarms, user, with_severity=False)
-    status_only = alarms.filter(STATUS_FILTERS[form.status_key])
-    if _sql(unranked) == _sql(status_only):
+    unranked_sql = _sql(unranked)
+    if unranked_sql == _sql(alarms.filter(STATUS_FILTERS[form.status_key])):
         fixed = STATUS_FIELDS[form.status_key].items()
         by_rank = [0] * len(SEVERITIES)
         for rank, cleared, acknowledged, n in breakdown(user, alarms, version):
@@ -74,7 +74,7 @@ def of_filter(form, alarms, user, version):
         return Counts(by_severity, total, capped=False, by_breakdown=True)
     bound = BOUND + (form.page_number - 1) * PAGE_SIZE  # at least up to the page shown
     selected = form.apply(alarms, user)
-    key = _key("filtered", user.tenant_id, scope_of(user), version, unranked, chosen, bound)
+    key = _key("filtered", user.tenant_id, scope_of(user), version, unranked_sql, chosen, bound)
     by_severity, total, capped = _remembered(
         key, lambda: _count_up_to(bound, unranked, selected, chosen)
     )
