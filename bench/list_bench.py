@@ -40,7 +40,10 @@ How it measures:
   socket. Users sign in through the real /login/ view (one Client per persona): the cases
   run as tenant@thingsboard.org (who sees every alarm), and the default page once more as
   customerA@thingsboard.org (a customer's scope). The cases are interleaved, `--requests`
-  each, after a few untimed warm-up requests; "queries" is the statements one request runs
+  each, after a few untimed warm-up requests; "CPU" is the p50 / p95 of the CPU time of this
+  thread over the same requests (time.thread_time(): what other processes on the machine
+  take from it is not counted, its waits on Redis are not either), beside the targets'
+  wall-clock figures; "queries" is the statements one request runs
   (connection.execute_wrapper). The list keeps its counts (and, for a filter no index
   serves, the page's ids) per version of the scope's change counter (alarms/counts.py), so
   these repeated requests mostly read what the first one counted. The cases "after a change"
@@ -425,6 +428,7 @@ def grouped_cases(client):
 class Samples:
     def __init__(self):
         self.seconds = []
+        self.cpu_seconds = []  # this thread's CPU time only: less blurred by a busy machine
         self.statements = []
         self.bad = []  # unexpected statuses
         self.total = None  # alarms the page says match
@@ -452,9 +456,10 @@ def measure_in_process(args, jobs):
             for case, client in jobs:
                 case.prepare()
                 log.entries.clear()
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.thread_time()
                 answer = client.get(case.url, headers=case.headers)
                 seconds = time.perf_counter() - started
+                cpu_seconds = time.thread_time() - cpu_started
                 result = results[case.key]
                 if answer.status_code != case.status:
                     result.bad.append(answer.status_code)
@@ -462,6 +467,7 @@ def measure_in_process(args, jobs):
                     result.total = shown_total(answer.content.decode())
                 if round_number >= WARMUP:
                     result.seconds.append(seconds)
+                    result.cpu_seconds.append(cpu_seconds)
                     result.statements.append(len(log.entries))
     return results
 
@@ -497,9 +503,12 @@ def wire_sizes(client):
 
 
 def statements(client, case):
-    """The statements one request of `case` runs: [(sql, params)]."""
+    """The statements one request of `case` runs, [(sql, params)], as it was measured: after
+    a change for those cases, else once what the list keeps is there (a request first)."""
     from django.db import connection
 
+    if not case.after_change:
+        client.get(case.url, headers=case.headers)
     case.prepare()
     log = StatementLog()
     with connection.execute_wrapper(log):
@@ -747,6 +756,9 @@ def timing_row(case, samples, where):
     p50, p95 = percentile(times, 0.5) * 1000, percentile(times, 0.95) * 1000
     value = f"{p50:.1f} / {p95:.1f} ms"
     extra = []
+    if samples.cpu_seconds:
+        cpu = sorted(samples.cpu_seconds)
+        extra.append(f"CPU {percentile(cpu, 0.5) * 1000:.1f} / {percentile(cpu, 0.95) * 1000:.1f}")
     if samples.statements:
         extra.append(f"{statistics.median(samples.statements):.0f} queries")
     if samples.total is not None:
@@ -887,7 +899,7 @@ def measure(args, pinned, workdir, url, started):
     grouped_jobs = [*((case, tenant) for case in grouped), (CUSTOMER_GROUPED, customer)]
     changed_jobs = [(case, tenant) for case in changed]
     r["in_process"] = measure_in_process(args, flat_jobs) | measure_in_process(args, grouped_jobs)
-    # Each request's statements as it was measured: those after a change only after the others.
+    # Those after a change only after the others: each moves the scope's counter.
     unchanged_jobs = [job for job in flat_jobs + grouped_jobs if not job[0].htmx]
     r["costs"] = [(case, statement_costs(client, case)) for case, client in unchanged_jobs]
     r["in_process"] |= measure_in_process(args, changed_jobs)
