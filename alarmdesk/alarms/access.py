@@ -14,14 +14,21 @@ from .models import FALSE, Alarm
 
 def visible_alarms(user, *, include_deleted=False):
     """The store's alarms `user` (a SessionUser) may see, as a queryset."""
-    alarms = Alarm.objects.all() if include_deleted else Alarm.objects.filter(deleted=FALSE)
     if user is None:
-        return alarms.none()
+        return Alarm.objects.none()
     if user.is_tenant_admin:
-        return alarms.filter(tenant_id=user.tenant_id)
+        return scope_alarms(user.tenant_id, include_deleted=include_deleted)
     if user.is_customer_user and user.customer_id:
-        return alarms.filter(tenant_id=user.tenant_id, customer_id=user.customer_id)
-    return alarms.none()
+        return scope_alarms(user.tenant_id, user.customer_id, include_deleted=include_deleted)
+    return Alarm.objects.none()
+
+
+def scope_alarms(tenant_id, customer_id=None, *, include_deleted=False):
+    """The alarms of one scope (`scope_of`): the tenant's, or one customer's of the tenant;
+    what the scope's users see, and what the sync counts for them (alarms/counts.py)."""
+    alarms = Alarm.objects.all() if include_deleted else Alarm.objects.filter(deleted=FALSE)
+    alarms = alarms.filter(tenant_id=tenant_id)
+    return alarms if customer_id is None else alarms.filter(customer_id=customer_id)
 
 
 def may_see(user, tenant_id, customer_id):

@@ -11,13 +11,19 @@ from django.db.models import Q
 from .access import scope_of, visible_alarms
 from .models import FALSE, SEVERITIES, TRUE
 
-STATUSES = ("ACTIVE", "ANY", "CLEARED", "ACK", "UNACK")
+# Each status as the fields of an alarm it fixes: the list's WHERE, and what a scope's counts
+# by status are summed over (alarms/counts.py).
+STATUS_FIELDS = {
+    "ACTIVE": {"cleared": False},
+    "ANY": {},
+    "CLEARED": {"cleared": True},
+    "ACK": {"acknowledged": True},
+    "UNACK": {"acknowledged": False},
+}
+STATUSES = tuple(STATUS_FIELDS)
 STATUS_FILTERS = {
-    "ANY": Q(),
-    "ACTIVE": Q(cleared=FALSE),
-    "CLEARED": Q(cleared=TRUE),
-    "ACK": Q(acknowledged=TRUE),
-    "UNACK": Q(acknowledged=FALSE),
+    status: Q(**{name: TRUE if value else FALSE for name, value in fields.items()})
+    for status, fields in STATUS_FIELDS.items()
 }
 # Sort keys of the URL -> ORDER BY. Severity goes by rank (CRITICAL first), never by word.
 SORTS = {
@@ -182,7 +188,7 @@ class AlarmFilter(forms.Form):
     def apply(self, alarms, user, *, with_severity=True):
         """The alarms the filter selects (severity left out for the per-severity counts)."""
         data = self.cleaned_data
-        alarms = alarms.filter(STATUS_FILTERS[data.get("status") or self.default_status])
+        alarms = alarms.filter(STATUS_FILTERS[self.status_key])
         if with_severity and data.get("severity"):
             alarms = alarms.filter(severity__in=data["severity"])
         if data.get("type"):
@@ -228,6 +234,10 @@ class AlarmFilter(forms.Form):
             until = to_ms(datetime.combine(data["until"] + timedelta(days=1), time(), tzinfo=UTC))
             alarms = alarms.filter(start_ts__lt=until)
         return alarms
+
+    @property
+    def status_key(self):
+        return self.cleaned_data.get("status") or self.default_status
 
     @property
     def sort_key(self):

@@ -75,6 +75,23 @@ class Alarm(models.Model):
             models.Index(fields=["tenant_id", "clear_ts"]),
             models.Index(fields=["type"]),
             models.Index(fields=["created_time"]),
+            # A scope's breakdown by severity and status (alarms/counts.py), read from the index
+            # alone: 14 ms for 100,000 alarms on SQLite, against 150 ms through the table. The
+            # severity before the status keeps SQLite from preferring these for the list's
+            # own queries (tried: with the status first, the grouped list scanned the table).
+            models.Index(
+                fields=["tenant_id", "deleted", "severity_rank", "cleared", "acknowledged"]
+            ),
+            models.Index(
+                fields=[
+                    "customer_id",
+                    "tenant_id",
+                    "deleted",
+                    "severity_rank",
+                    "cleared",
+                    "acknowledged",
+                ]
+            ),
         ]
 
     def __str__(self):

@@ -32,6 +32,7 @@ from alarmdesk.thingsboard.errors import NotFound, ThingsBoardError
 
 from . import models
 from .account import ServiceAccount
+from .counts import count_scopes
 from .models import FALSE, Alarm, Customer, SyncState
 from .store import Changes, mark_deleted, refresh_statistics, save_alarms
 
@@ -90,6 +91,8 @@ class Cycle:
         self.changes.created += changes.created
         self.changes.updated += changes.updated
         self.changes.events += changes.events
+        self.changes.tenants |= changes.tenants
+        self.changes.customers |= changes.customers
 
     def counts(self):
         return {"requests": self.requests, "read": self.read, **self.changes.as_dict()}
@@ -324,6 +327,9 @@ def _run_locked(cycle, reconcile_now):
     except (ThingsBoardError, SoftTimeLimitExceeded) as error:
         _record_failure(cycle, state, error, started)
         raise
+    if cycle.changes.tenants:
+        # The scopes' counters moved: their counts now, once, rather than by the next page.
+        count_scopes(tenant_id, cycle.changes.customers)
     duration_ms = int((time.monotonic() - started) * 1000)
     counts = cycle.counts()
     if cycle.changes.any or _persistent(state) != before or state.last_error:

@@ -20,7 +20,7 @@ from alarmdesk.accounts.middleware import safe_next
 from alarmdesk.accounts.tokens import tb_call
 from alarmdesk.thingsboard import errors
 
-from . import access, actions, groups, telemetry
+from . import access, actions, counts, groups, telemetry
 from .confirm import perform_or_ask
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import ActionForm
@@ -146,21 +146,15 @@ def alarm_list(request):
     }
     if not form.is_valid():
         return _refused(request, form, shared)
-    # Grouped by rank, not by word: the indexes hold the rank, so they answer alone.
-    by_rank = (
-        form.apply(alarms, user, with_severity=False)
-        .order_by()
-        .values_list("severity_rank")
-        .annotate(n=Count("id"))
-    )
-    counts = {SEVERITIES[rank]: n for rank, n in by_rank if rank < len(SEVERITIES)}
+    counted = counts.of_filter(form, alarms, user, version)
     chosen = form.cleaned_data.get("severity") or SEVERITIES
-    total = sum(counts.get(severity, 0) for severity in chosen)
+    by_severity = counted.by_severity or {}
     since = drawn_at(request)
     context = shared | {
         "form": form,
-        "counts": [(s, counts.get(s, 0), s in chosen) for s in SEVERITIES],
-        "total": total,
+        "counts": [(s, by_severity.get(s), s in chosen) for s in SEVERITIES],
+        "total": counted.total,
+        "counted": counted,
         "originator_name": form.originator_name(alarms),
     }
     if form.cleaned_data["group"]:
@@ -168,9 +162,13 @@ def alarm_list(request):
         make_rows = partial(_rows, user=user, since=since, titles=titles)
         context |= groups.page_of_groups(form, form.apply(alarms, user), make_rows)
     else:
-        page, pages = page_and_pages(form.page_number, total)
+        # Past a bound, the alarms counted and one more: the page after the last counted.
+        page, pages = page_and_pages(form.page_number, counted.total + counted.capped)
         selected = form.ordered(form.apply(alarms, user))
         on_page = selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        if not counted.by_breakdown:  # a filter no index serves: its page is read once a version
+            # In the page's order again: its ORDER BY ends with the id, so it is the same.
+            on_page = form.ordered(alarms.filter(id__in=counts.page_ids(on_page, user, version)))
         context |= {"page": page, "pages": pages}
         shown = rows_shown(request)
         if since is not None and shown:
