@@ -221,15 +221,16 @@ class Sim:
 # --- Django --------------------------------------------------------------------------------
 
 
-def configure(workdir, redis_port, tb_url):
-    """The environment the settings read, then Django and a migrated, empty store."""
+def configure(workdir, redis_port, tb_url, database_url=None):
+    """The environment the settings read, then Django and a migrated, empty store (a SQLite
+    file in `workdir` unless `database_url`)."""
     (workdir / f"{SETTINGS_MODULE}.py").write_text(SETTINGS_TEXT)
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
             "SECRET_KEY": f"bench-only-{secrets.token_hex(24)}",
             "DEBUG": "false",
-            "DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3",
+            "DATABASE_URL": database_url or f"sqlite:///{workdir}/bench.sqlite3",
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "TB_URL": tb_url,
             "TB_SYNC_USERNAME": TENANT[0],
