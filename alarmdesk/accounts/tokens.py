@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.middleware.csrf import rotate_token
 
+from alarmdesk.livepoll import forget
 from alarmdesk.thingsboard.client import ThingsBoardClient
 from alarmdesk.thingsboard.errors import AuthenticationFailed, ThingsBoardError, TokenExpired
 
@@ -92,6 +93,7 @@ def _session_user(user):
 def store(request, pair, user):
     """Keep a fresh sign-in in a new session (the key and the CSRF token are cycled against
     fixation, as django.contrib.auth's login does)."""
+    forget(request.session.session_key)
     request.session.cycle_key()
     rotate_token(request)
     request.session[SESSION_KEY] = {
@@ -109,6 +111,7 @@ def session_user(request):
 
 
 def _sign_out(request, error):
+    forget(request.session.session_key)
     request.session.flush()
     return SignInRequired(str(error))
 

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from alarmdesk.livepoll import forget
 from alarmdesk.thingsboard import errors
 
 from . import throttle
@@ -90,6 +91,7 @@ def logout(request):
     except Exception:
         # Signing out of AlarmDesk must work even when ThingsBoard does not answer.
         log.info("ThingsBoard logout failed; flushing the session anyway", exc_info=True)
+    forget(request.session.session_key)
     request.session.flush()
     messages.info(request, "You are signed out.")
     return redirect(settings.LOGIN_URL)

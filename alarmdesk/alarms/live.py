@@ -3,9 +3,12 @@ Redis round trip, so an unchanged refresh costs almost nothing."""
 
 import json
 import logging
+from functools import wraps
 
 from django.http import HttpResponse
 
+from alarmdesk.accounts.tokens import SESSION_KEY
+from alarmdesk.livepoll import issue
 from alarmdesk.redis_client import get_redis
 
 from .access import scope_of
@@ -60,3 +63,19 @@ def unchanged(as_of, sync_failing):
     if sync_failing:
         response["X-Sync-Failing"] = "1"
     return response
+
+
+def issues_ticket(view):
+    """A live page's view (under tb_login_required): its answers to GET carry the ticket that
+    lets its quiet refreshes be answered before Django (alarmdesk/livepoll.py), valid until
+    the session is next due for confirmation with ThingsBoard."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        data = request.session.get(SESSION_KEY)
+        if request.method == "GET" and response.status_code in (200, 204) and data:
+            issue(request, response, scope_of(request.tb_user), data["confirmed_at"])
+        return response
+
+    return wrapper

@@ -24,7 +24,7 @@ from . import access, actions, counts, groups, telemetry
 from .confirm import perform_or_ask
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import ActionForm
-from .live import drawn_at, rows_shown, scope_version, unchanged
+from .live import drawn_at, issues_ticket, rows_shown, scope_version, unchanged
 from .models import SEVERITIES, Alarm, AlarmEvent, AuditEntry, Customer
 from .store import mark_deleted, save_alarms
 from .templatetags.alarm_tags import age, ms_datetime, query_with, severity_icon, status_words
@@ -122,6 +122,7 @@ def _refused(request, form, context):
 
 
 @tb_login_required
+@issues_ticket
 @require_GET
 @vary_on_headers("HX-Request")
 def alarm_list(request):

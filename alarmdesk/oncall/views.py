@@ -15,7 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.alarms import access
 from alarmdesk.alarms.confirm import perform_or_ask
-from alarmdesk.alarms.live import drawn_at, scope_version, unchanged
+from alarmdesk.alarms.live import drawn_at, issues_ticket, scope_version, unchanged
 from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE
 
 from .models import Preference
@@ -76,6 +76,7 @@ def _lists(user, since=None):
 
 
 @tb_login_required
+@issues_ticket
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def oncall(request):

@@ -1,0 +1,205 @@
+"""The quiet refresh, answered before Django.
+
+An open list or on-call page asks every ALARMDESK_LIVE_SECONDS whether its scope changed
+(GET with HX-Request and the page's `v`), and almost always nothing did. Django's answer to
+that, a 204, costs its whole middleware stack and a session read from the database; this
+WSGI middleware gives the same 204 for a fraction of it: one Redis round trip, no database.
+
+It may answer only where Django would answer 204 to a session that may read the page, so it
+takes the session's word from a ticket that Django issued (`issue`), never from the request
+alone: a cookie naming the session's scope (the tenant's or one customer's change counter),
+until when Django last confirmed the session with ThingsBoard plus
+ALARMDESK_SESSION_CHECK_SECONDS, signed with a key derived from SECRET_KEY and bound to the
+session cookie's value; and only while the session's mark in Redis, set with the ticket,
+is there: signing out, a refusal by ThingsBoard and a new sign-in take it away (`forget`).
+Anything else (no ticket, a ticket for another session, expired or altered, a changed scope,
+a session ended, Redis failing, plain HTTP where HTTPS is required, a host not allowed) goes
+to Django, which confirms the session when due, answers, and issues a new ticket.
+
+What a ticket lets a copy of both cookies learn, until it expires: that nothing changed in
+the scope, and the sync's time. Every alarm, count and change goes through Django.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+from django.conf import settings
+from django.http.cookie import parse_cookie
+from django.http.request import split_domain_port, validate_host
+from django.utils.crypto import salted_hmac
+from django.utils.http import http_date
+
+from alarmdesk.redis_client import get_redis, key
+
+log = logging.getLogger(__name__)
+
+COOKIE = "alarmdesk_live"
+PATHS = ("/alarms/", "/oncall/")
+SCOPES = ("tenant", "customer")
+_SALT = "alarmdesk.livepoll.ticket"
+
+
+def _signature(kind, scope_id, expires, session_key):
+    message = f"{kind}.{scope_id}.{expires}.{session_key}"
+    return salted_hmac(_SALT, message, algorithm="sha256").hexdigest()[:32]
+
+
+def ticket_for(kind, scope_id, expires, session_key):
+    return f"{kind}.{scope_id}.{expires}.{_signature(kind, scope_id, expires, session_key)}"
+
+
+def read_ticket(value, session_key, now=None):
+    """(kind, scope id) of a ticket valid now for this session key, else None."""
+    if not value or not session_key:
+        return None
+    parts = value.split(".")
+    if len(parts) != 4:
+        return None
+    kind, scope_id, expires, signature = parts
+    if kind not in SCOPES or not expires.isdigit() or int(expires) <= (now or time.time()):
+        return None
+    if not hmac.compare_digest(signature, _signature(kind, scope_id, expires, session_key)):
+        return None
+    return kind, scope_id
+
+
+def _mark(session_key):
+    # A digest: no session key is written to Redis.
+    return key("live", hashlib.sha256(session_key.encode()).hexdigest()[:32])
+
+
+def forget(session_key):
+    """The session ends (signed out, refused by ThingsBoard, replaced by a new sign-in): its
+    ticket answers nothing from now on. With Redis failing, the ticket lasts until it expires
+    (at most ALARMDESK_SESSION_CHECK_SECONDS), and tells only that nothing changed."""
+    if not session_key:
+        return
+    try:
+        get_redis().delete(_mark(session_key))
+    except Exception:
+        log.warning("Redis unavailable: a live ticket outlives its session", exc_info=True)
+
+
+def issue(request, response, scope, confirmed_at):
+    """Give the answer to a live page's request a ticket for its quiet refreshes, unless the
+    one it sent is still good for half its life. `scope` is access.scope_of(user)."""
+    kind, scope_id = scope
+    session_key = request.session.session_key
+    check = settings.ALARMDESK_SESSION_CHECK_SECONDS
+    expires = int(confirmed_at + check)
+    if kind not in SCOPES or not scope_id or not session_key or expires <= time.time():
+        return response
+    sent = request.COOKIES.get(COOKIE, "")
+    if read_ticket(sent, session_key, now=time.time() + check / 2) == (kind, str(scope_id)):
+        return response
+    try:
+        get_redis().set(_mark(session_key), "1", exat=expires)
+    except Exception:
+        log.warning("Redis unavailable: no live ticket", exc_info=True)
+        return response
+    response.set_cookie(
+        COOKIE,
+        ticket_for(kind, scope_id, expires, session_key),
+        max_age=max(1, expires - int(time.time())),
+        path="/",
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+class QuietRefresh:
+    """WSGI middleware: a live page's refresh whose scope has not moved gets its 204 here.
+
+    The 204 is Django's own: the headers of the first 204 Django gave a refresh in this
+    process (no caching, Vary, the security headers and the CSP, as the middleware wrote
+    them), less what is per answer (the date, the sync's headers, cookies), are kept and
+    sent again; until Django has given one, every refresh goes to Django."""
+
+    PER_ANSWER = {"expires", "date", "set-cookie", "x-sync-as-of", "x-sync-failing"}
+
+    def __init__(self, application):
+        self.application = application
+        self.headers = None
+        from alarmdesk.alarms.sync import STATUS_KEY  # Django is set up by now
+
+        self.status_key = STATUS_KEY
+
+    def __call__(self, environ, start_response):
+        if not (
+            environ.get("REQUEST_METHOD") == "GET"
+            and environ.get("HTTP_HX_REQUEST") == "true"
+            and environ.get("PATH_INFO") in PATHS
+        ):
+            return self.application(environ, start_response)
+        headers = self.quiet(environ) if self.headers is not None else None
+        if headers is not None:
+            start_response("204 No Content", headers)
+            return []
+        return self.application(environ, self._learning(start_response))
+
+    def _learning(self, start_response):
+        def learn(status, headers, exc_info=None):
+            if status.startswith("204") and self.headers is None:
+                self.headers = [(n, v) for n, v in headers if n.lower() not in self.PER_ANSWER]
+            return start_response(status, headers, exc_info)
+
+        return learn
+
+    def quiet(self, environ):
+        """The 204's headers if this refresh may be answered here, else None."""
+        version = _last_value(environ.get("QUERY_STRING", ""), "v")
+        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+        session_key = cookies.get(settings.SESSION_COOKIE_NAME)
+        scope = read_ticket(cookies.get(COOKIE), session_key)
+        if not version or scope is None or not _allowed(environ):
+            return None
+        keys = (key("scope", *scope), self.status_key, _mark(session_key))
+        try:
+            counter, status, alive = get_redis().mget(keys)
+        except Exception:
+            log.warning("Redis unavailable for a quiet refresh: Django answers", exc_info=True)
+            return None
+        if alive is None or (counter or b"0").decode() != version:
+            return None
+        now = int(time.time())
+        headers = [*self.headers, ("Expires", http_date(now))]
+        published = json.loads(status) if status else {}
+        if published.get("last_success"):
+            headers.append(("X-Sync-As-Of", published["last_success"]))
+        if published.get("last_error"):
+            headers.append(("X-Sync-Failing", "1"))
+        return headers
+
+
+def _last_value(query, name):
+    """The last `name=` of a query string, as Django's QueryDict.get gives it (the values
+    compared are digits: nothing to unquote)."""
+    found = None
+    prefix = f"{name}="
+    for part in query.split("&"):
+        if part.startswith(prefix):
+            found = part[len(prefix) :]
+    return found
+
+
+def _allowed(environ):
+    """What Django checks before a view: HTTPS where it is required, and the host."""
+    if settings.SECURE_SSL_REDIRECT and not _secure(environ):
+        return False
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+
+
+def _secure(environ):
+    """HttpRequest.is_secure(), from the environ."""
+    header, secure_value = settings.SECURE_PROXY_SSL_HEADER or (None, None)
+    value = environ.get(header) if header else None
+    if value is not None:
+        return value.split(",")[0].strip() == secure_value
+    return environ.get("wsgi.url_scheme") == "https"

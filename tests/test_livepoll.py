@@ -1,0 +1,247 @@
+"""The quiet refresh answered before Django (alarmdesk/livepoll.py), through the WSGI
+application as gunicorn calls it, against the simulator and a real Redis."""
+
+import re
+from contextlib import contextmanager
+
+import pytest
+import requests
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished
+from django.db import close_old_connections
+from django.test import RequestFactory
+
+from alarmdesk import livepoll
+from alarmdesk.accounts import tokens
+from alarmdesk.alarms.store import scope_key
+from alarmdesk.redis_client import get_redis
+from tests.conftest import CUSTOMER_A, TENANT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PER_ANSWER = {"expires", "date", "set-cookie", "x-sync-as-of", "content-length"}
+
+
+class Counting:
+    """Django's WSGI handler, counting the requests that reach it."""
+
+    def __init__(self):
+        self.django = WSGIHandler()
+        self.calls = 0
+
+    def __call__(self, environ, start_response):
+        self.calls += 1
+        return self.django(environ, start_response)
+
+
+@pytest.fixture
+def app():
+    return livepoll.QuietRefresh(Counting())
+
+
+@contextmanager
+def _connections_kept():
+    # As Django's test client does: the end of a request must not close the test's database
+    # connection.
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_finished.connect(close_old_connections)
+
+
+def call(app, path, cookies, query=None, **extra):
+    """(status code, headers as a dict of lower-case names, body) of one GET through `app`."""
+    header = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    environ = RequestFactory().get(path, query or {}, HTTP_COOKIE=header, **extra).environ
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"] = int(status.split()[0])
+        answer["headers"] = {name.lower(): value for name, value in headers}
+
+    with _connections_kept():
+        parts = app(environ, start_response)
+        try:
+            body = b"".join(parts)
+        finally:
+            getattr(parts, "close", lambda: None)()
+    return answer["status"], answer["headers"], body
+
+
+def refresh(app, cookies, version, path="/alarms/", **extra):
+    return call(app, path, cookies, {"v": version}, HTTP_HX_REQUEST="true", **extra)
+
+
+def signed_in(as_user, persona, path="/alarms/"):
+    """(cookies, the page's version) for `persona` after opening `path`."""
+    client = as_user(persona)
+    page = client.get(path).content.decode()
+    version = re.search(r'(?:data-v="|\?v=)(\d*)', page).group(1)
+    return {name: morsel.value for name, morsel in client.cookies.items()}, version, client
+
+
+def bump(kind, scope_id):
+    get_redis().incr(scope_key(kind, scope_id))
+
+
+def session_user(cookies):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    data = SessionStore(session_key=cookies["sessionid"]).load()
+    return data[tokens.SESSION_KEY]["user"]
+
+
+def test_a_quiet_refresh_is_answered_before_django_with_djangos_own_headers(as_user, app):
+    cookies, version, _ = signed_in(as_user, TENANT)
+    assert livepoll.COOKIE in cookies
+    status, django_headers, _ = refresh(app, cookies, version)  # Django's own, learned
+    assert (status, app.application.calls) == (204, 1)
+    for _ in range(3):
+        status, headers, body = refresh(app, cookies, version)
+        assert (status, body) == (204, b"")
+    assert app.application.calls == 1
+
+    def kept(found):
+        return {name: value for name, value in found.items() if name not in PER_ANSWER}
+
+    assert kept(headers) == kept(django_headers)
+    assert headers["x-sync-as-of"] == django_headers["x-sync-as-of"]
+    assert "no-store" in headers["cache-control"]
+    assert "expires" in headers
+
+
+def test_a_change_in_the_scope_is_answered_by_django(as_user, app):
+    cookies, version, _ = signed_in(as_user, TENANT)
+    refresh(app, cookies, version)
+    bump("tenant", session_user(cookies)["tenant_id"])
+    status, _, body = refresh(app, cookies, version)
+    assert status == 200
+    assert b"alarm" in body
+    assert app.application.calls == 2
+
+
+def test_a_customer_users_ticket_watches_their_own_customer_only(as_user, app):
+    cookies, version, _ = signed_in(as_user, CUSTOMER_A)
+    user = session_user(cookies)
+    refresh(app, cookies, version)
+    bump("customer", "00000000-0000-0000-0000-00000000000b")  # another customer's scope
+    assert refresh(app, cookies, version)[0] == 204
+    assert app.application.calls == 1
+    bump("customer", user["customer_id"])
+    assert refresh(app, cookies, version)[0] == 200
+    assert app.application.calls == 2
+
+
+def test_the_on_call_page_refreshes_the_same_way(as_user, app):
+    cookies, version, _ = signed_in(as_user, TENANT, "/oncall/")
+    refresh(app, cookies, version, "/oncall/")
+    assert refresh(app, cookies, version, "/oncall/")[0] == 204
+    assert app.application.calls == 1
+
+
+def test_without_a_good_ticket_django_answers(as_user, app):
+    cookies, version, _ = signed_in(as_user, TENANT)
+    other, _, _ = signed_in(as_user, CUSTOMER_A)
+    refresh(app, cookies, version)
+    kind, scope_id, expires, signature = cookies[livepoll.COOKIE].split(".")
+    altered = [
+        {"sessionid": cookies["sessionid"]},  # no ticket
+        {**cookies, "sessionid": other["sessionid"]},  # another session's ticket
+        {**cookies, livepoll.COOKIE: f"customer.{scope_id}.{expires}.{signature}"},
+        {**cookies, livepoll.COOKIE: f"{kind}.{scope_id}.{int(expires) + 600}.{signature}"},
+        {**cookies, livepoll.COOKIE: f"{kind}.{scope_id}.{expires}.{'0' * 32}"},
+        {**cookies, livepoll.COOKIE: "tenant.x"},
+    ]
+    for number, sent in enumerate(altered, start=2):
+        status, _, _ = refresh(app, sent, version)
+        assert app.application.calls == number, sent
+        assert status in (200, 204)
+
+
+def test_a_ticket_lasts_until_the_session_is_due_for_confirmation(as_user, app, settings):
+    cookies, _, _ = signed_in(as_user, TENANT)
+    expires = int(cookies[livepoll.COOKIE].split(".")[2])
+    from django.contrib.sessions.backends.db import SessionStore
+
+    confirmed_at = SessionStore(session_key=cookies["sessionid"]).load()[tokens.SESSION_KEY][
+        "confirmed_at"
+    ]
+    assert expires == int(confirmed_at + settings.ALARMDESK_SESSION_CHECK_SECONDS)
+    assert livepoll.read_ticket(cookies[livepoll.COOKIE], cookies["sessionid"], now=expires - 1)
+    assert not livepoll.read_ticket(cookies[livepoll.COOKIE], cookies["sessionid"], now=expires)
+
+
+def test_a_disabled_user_is_signed_out_by_the_first_refresh_after_the_ticket(
+    as_user, app, dashboard, monkeypatch, settings
+):
+    cookies, version, _ = signed_in(as_user, TENANT)
+    refresh(app, cookies, version)
+    assert refresh(app, cookies, version)[0] == 204
+    email = TENANT[0]
+    requests.post(f"{dashboard.url}/sim/users/{email}/disable", timeout=10).raise_for_status()
+    later = livepoll.time.time() + settings.ALARMDESK_SESSION_CHECK_SECONDS + 1
+    monkeypatch.setattr(livepoll.time, "time", lambda: later)  # the same module for both
+    _, headers, _ = refresh(app, cookies, version)
+    assert app.application.calls == 2
+    assert "/login/" in headers.get("hx-redirect", "")
+
+
+def test_after_sign_out_the_old_cookies_get_nothing_before_django(as_user, app):
+    cookies, version, client = signed_in(as_user, TENANT)
+    refresh(app, cookies, version)
+    client.post("/logout/")
+    _, headers, _ = refresh(app, cookies, version)
+    assert app.application.calls == 2
+    assert "/login/" in headers.get("hx-redirect", "")
+
+
+def test_with_redis_failing_django_answers(as_user, app, monkeypatch):
+    cookies, version, _ = signed_in(as_user, TENANT)
+    refresh(app, cookies, version)
+
+    def down():
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(livepoll, "get_redis", down)
+    status, _, _ = refresh(app, cookies, version)
+    assert app.application.calls == 2
+    assert status in (200, 204)
+
+
+def test_where_https_is_required_plain_http_goes_to_django(as_user, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    cookies, version, _ = signed_in(as_user, TENANT)
+    settings.SECURE_SSL_REDIRECT = True
+    app = livepoll.QuietRefresh(Counting())  # Django's middleware reads the settings once
+    https = {"HTTP_X_FORWARDED_PROTO": "https"}
+    assert refresh(app, cookies, version, **https)[0] == 204  # Django's, learned
+    assert refresh(app, cookies, version, **https)[0] == 204
+    assert app.application.calls == 1
+    status, _, _ = refresh(app, cookies, version)
+    assert (status, app.application.calls) == (301, 2)
+    status, _, _ = refresh(app, cookies, version, HTTP_HOST="evil.example", **https)
+    assert (status, app.application.calls) == (400, 3)
+
+
+def test_only_a_live_pages_htmx_get_is_looked_at(as_user, app):
+    cookies, version, _ = signed_in(as_user, TENANT)
+    refresh(app, cookies, version)
+    call(app, "/alarms/", cookies, {"v": version})  # not htmx: the page
+    call(app, "/history/", cookies, {"v": version}, HTTP_HX_REQUEST="true")
+    assert app.application.calls == 3
+
+
+def test_the_ticket_cookie_is_http_only_and_sent_again_only_when_half_spent(as_user):
+    client = as_user(TENANT)
+    first = client.get("/alarms/")
+    morsel = first.cookies[livepoll.COOKIE]
+    assert morsel["httponly"]
+    assert (morsel["samesite"], morsel["path"]) == ("Lax", "/")
+    assert livepoll.COOKIE not in client.get("/alarms/").cookies
+
+
+def test_the_served_application_answers_quiet_refreshes_first():
+    from alarmdesk.wsgi import application
+
+    assert isinstance(application, livepoll.QuietRefresh)
