@@ -245,3 +245,28 @@ def test_the_served_application_answers_quiet_refreshes_first():
     from alarmdesk.wsgi import application
 
     assert isinstance(application, livepoll.QuietRefresh)
+
+
+def test_the_access_log_leaves_out_quiet_refreshes_only(monkeypatch):
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from alarmdesk.gunicorn_logging import AccessLog
+
+    logged = []
+    monkeypatch.setattr(
+        Logger, "access", lambda self, resp, req, environ, took: logged.append(environ)
+    )
+
+    class Answer:
+        def __init__(self, status_code):
+            self.status_code = status_code
+
+    log = AccessLog(Config())
+    refresh = {"HTTP_HX_REQUEST": "true", "PATH_INFO": "/alarms/"}
+    log.access(Answer(204), None, refresh, 0.001)
+    log.access(Answer(204), None, {**refresh, "PATH_INFO": "/oncall/"}, 0.001)
+    log.access(Answer(200), None, refresh, 0.01)  # re-rendered
+    log.access(Answer(204), None, {"PATH_INFO": "/alarms/"}, 0.001)  # not htmx
+    log.access(Answer(302), None, {"PATH_INFO": "/login/"}, 0.001)
+    assert [environ.get("PATH_INFO") for environ in logged] == ["/alarms/", "/alarms/", "/login/"]
