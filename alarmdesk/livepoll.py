@@ -3,18 +3,21 @@
 An open list or on-call page asks every ALARMDESK_LIVE_SECONDS whether its scope changed
 (GET with HX-Request and the page's `v`), and almost always nothing did. Django's answer to
 that, a 204, costs its whole middleware stack and a session read from the database; this
-WSGI middleware gives the same 204 for a fraction of it: one Redis round trip, no database.
+WSGI middleware gives the same 204 for a fraction of it, from what it read of Redis at most
+READ_SECONDS ago (the scopes' change counters, the sync's status, the sessions ended), with
+no database and, for nearly every refresh, no round trip at all.
 
 It may answer only where Django would answer 204 to a session that may read the page, so it
 takes the session's word from a ticket that Django issued (`issue`), never from the request
 alone: a cookie naming the session's scope (the tenant's or one customer's change counter),
 until when Django last confirmed the session with ThingsBoard plus
 ALARMDESK_SESSION_CHECK_SECONDS, signed with a key derived from SECRET_KEY and bound to the
-session cookie's value; and only while the session's mark in Redis, set with the ticket,
-is there: signing out, a refusal by ThingsBoard and a new sign-in take it away (`forget`).
-Anything else (no ticket, a ticket for another session, expired or altered, a changed scope,
-a session ended, Redis failing, plain HTTP where HTTPS is required, a host not allowed) goes
-to Django, which confirms the session when due, answers, and issues a new ticket.
+session cookie's value; and only while the session is not among those ended: signing out,
+a refusal by ThingsBoard and a new sign-in (`forget`) add it to a set in Redis that every
+web process reads, so its ticket stops answering within READ_SECONDS. Anything else (no
+ticket, a ticket for another session, expired or altered, a changed scope, a session ended,
+Redis failing, plain HTTP where HTTPS is required, a host not allowed) goes to Django,
+which confirms the session when due, answers, and issues a new ticket.
 
 What a ticket lets a copy of both cookies learn, until it expires: that nothing changed in
 the scope, and the sync's time. Every alarm, count and change goes through Django.
@@ -24,6 +27,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 
 from django.conf import settings
@@ -40,6 +44,10 @@ COOKIE = "alarmdesk_live"
 PATHS = ("/alarms/", "/oncall/")
 SCOPES = ("tenant", "customer")
 _SALT = "alarmdesk.livepoll.ticket"
+# How old what a web process read of Redis may be when it answers: a change (or a sign-out)
+# reaches the quiet refreshes this much later at most, on top of the pages' own interval.
+READ_SECONDS = 0.25
+ENDED = key("live", "ended")  # sorted set: digests of sessions ended, by when
 
 
 def _signature(kind, scope_id, expires, session_key):
@@ -66,19 +74,26 @@ def read_ticket(value, session_key, now=None):
     return kind, scope_id
 
 
-def _mark(session_key):
-    # A digest: no session key is written to Redis.
-    return key("live", hashlib.sha256(session_key.encode()).hexdigest()[:32])
+def _digest(session_key):
+    # No session key is written to Redis.
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
 
 
 def forget(session_key):
     """The session ends (signed out, refused by ThingsBoard, replaced by a new sign-in): its
-    ticket answers nothing from now on. With Redis failing, the ticket lasts until it expires
-    (at most ALARMDESK_SESSION_CHECK_SECONDS), and tells only that nothing changed."""
+    ticket answers nothing within READ_SECONDS. A session ended longer ago than a ticket can
+    last is dropped from the set. With Redis failing (or restarted empty) the ticket lasts
+    until it expires (at most ALARMDESK_SESSION_CHECK_SECONDS), telling only that nothing
+    changed."""
     if not session_key:
         return
+    now = time.time()
     try:
-        get_redis().delete(_mark(session_key))
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.zadd(ENDED, {_digest(session_key): now})
+        pipe.zremrangebyscore(ENDED, "-inf", now - settings.ALARMDESK_SESSION_CHECK_SECONDS)
+        pipe.expire(ENDED, settings.ALARMDESK_SESSION_CHECK_SECONDS + 60)
+        pipe.execute()
     except Exception:
         log.warning("Redis unavailable: a live ticket outlives its session", exc_info=True)
 
@@ -94,11 +109,6 @@ def issue(request, response, scope, confirmed_at):
         return response
     sent = request.COOKIES.get(COOKIE, "")
     if read_ticket(sent, session_key, now=time.time() + check / 2) == (kind, str(scope_id)):
-        return response
-    try:
-        get_redis().set(_mark(session_key), "1", exat=expires)
-    except Exception:
-        log.warning("Redis unavailable: no live ticket", exc_info=True)
         return response
     response.set_cookie(
         COOKIE,
@@ -128,6 +138,11 @@ class QuietRefresh:
         from alarmdesk.alarms.sync import STATUS_KEY  # Django is set up by now
 
         self.status_key = STATUS_KEY
+        self._lock = threading.Lock()
+        self._read_at = float("-inf")
+        self._counters = {}  # a scope's Redis key -> its counter as read, or None: not asked
+        self._status = []
+        self._ended = frozenset()
 
     def __call__(self, environ, start_response):
         if not (
@@ -158,22 +173,45 @@ class QuietRefresh:
         scope = read_ticket(cookies.get(COOKIE), session_key)
         if not version or scope is None or not _allowed(environ):
             return None
-        keys = (key("scope", *scope), self.status_key, _mark(session_key))
+        counter_key = key("scope", *scope)
         try:
-            counter, status, alive = get_redis().mget(keys)
+            counter, status, ended = self._read(counter_key)
         except Exception:
             log.warning("Redis unavailable for a quiet refresh: Django answers", exc_info=True)
             return None
-        if alive is None or (counter or b"0").decode() != version:
+        if _digest(session_key) in ended or counter != version:
             return None
-        now = int(time.time())
-        headers = [*self.headers, ("Expires", http_date(now))]
-        published = json.loads(status) if status else {}
-        if published.get("last_success"):
-            headers.append(("X-Sync-As-Of", published["last_success"]))
-        if published.get("last_error"):
-            headers.append(("X-Sync-Failing", "1"))
-        return headers
+        return [*self.headers, ("Expires", http_date(int(time.time()))), *status]
+
+    def _read(self, counter_key):
+        """(the scope's counter, the sync's headers, the sessions ended), as read from Redis
+        at most READ_SECONDS ago: one round trip for every scope this process has seen."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._read_at < READ_SECONDS and counter_key in self._counters:
+                return self._counters[counter_key], self._status, self._ended
+            keys = [*self._counters.keys() - {counter_key}, counter_key]
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.mget([*keys, self.status_key])
+        pipe.zrange(ENDED, 0, -1)
+        values, ended = pipe.execute()
+        counters = {k: (v or b"0").decode() for k, v in zip(keys, values, strict=False)}
+        with self._lock:
+            self._counters, self._status = counters, _sync_headers(values[-1])
+            self._ended = frozenset(member.decode() for member in ended)
+            self._read_at = now
+            return counters[counter_key], self._status, self._ended
+
+
+def _sync_headers(status):
+    """What live.unchanged says of the sync: its last success, and whether it is failing."""
+    published = json.loads(status) if status else {}
+    headers = []
+    if published.get("last_success"):
+        headers.append(("X-Sync-As-Of", published["last_success"]))
+    if published.get("last_error"):
+        headers.append(("X-Sync-Failing", "1"))
+    return headers
 
 
 def _last_value(query, name):

@@ -35,7 +35,8 @@ class Counting:
 
 
 @pytest.fixture
-def app():
+def app(monkeypatch):
+    monkeypatch.setattr(livepoll, "READ_SECONDS", 0)  # every refresh reads Redis afresh
     return livepoll.QuietRefresh(Counting())
 
 
@@ -118,6 +119,18 @@ def test_a_change_in_the_scope_is_answered_by_django(as_user, app):
     status, _, body = refresh(app, cookies, version)
     assert status == 200
     assert b"alarm" in body
+    assert app.application.calls == 2
+
+
+def test_a_change_reaches_the_quiet_refreshes_within_the_read_interval(as_user, app, monkeypatch):
+    monkeypatch.setattr(livepoll, "READ_SECONDS", 0.3)
+    cookies, version, _ = signed_in(as_user, TENANT)
+    refresh(app, cookies, version)  # learned
+    assert refresh(app, cookies, version)[0] == 204  # read now
+    bump("tenant", session_user(cookies)["tenant_id"])
+    clock = livepoll.time.monotonic
+    monkeypatch.setattr(livepoll.time, "monotonic", lambda: clock() + 0.31)
+    assert refresh(app, cookies, version)[0] == 200
     assert app.application.calls == 2
 
 
