@@ -10,14 +10,19 @@ no database and, for nearly every refresh, no round trip at all.
 It may answer only where Django would answer 204 to a session that may read the page, so it
 takes the session's word from a ticket that Django issued (`issue`), never from the request
 alone: a cookie naming the session's scope (the tenant's or one customer's change counter),
-until when Django last confirmed the session with ThingsBoard plus
-ALARMDESK_SESSION_CHECK_SECONDS, signed with a key derived from SECRET_KEY and bound to the
-session cookie's value; and only while the session is not among those ended: signing out,
-a refusal by ThingsBoard and a new sign-in (`forget`) add it to a set in Redis that every
-web process reads, so its ticket stops answering within READ_SECONDS. Anything else (no
-ticket, a ticket for another session, expired or altered, a changed scope, a session ended,
-Redis failing, plain HTTP where HTTPS is required, a host not allowed) goes to Django,
-which confirms the session when due, answers, and issues a new ticket.
+valid for TICKET_SECONDS (and never past the session), signed with a key derived from
+SECRET_KEY and bound to the session cookie's value; and only while the session is not among
+those ended: signing out, a refusal by ThingsBoard and a new sign-in (`forget`) add it to a
+set in Redis that every web process reads, so its ticket stops answering within
+READ_SECONDS. Anything else (no ticket, a ticket for another session, expired or altered, a
+changed scope, a session ended, Redis failing, plain HTTP where HTTPS is required, a host not
+allowed) goes to Django, which answers and issues a new ticket.
+
+A quiet refresh does not confirm the session with ThingsBoard (accounts/tokens.py): it
+carries no alarm. The first refresh that does, any change in the scope, goes to Django,
+which confirms the session first when ALARMDESK_SESSION_CHECK_SECONDS have passed, so a
+disabled user's open page is signed out before it shows anything new; confirming every open
+page every two minutes only to say "nothing changed" was most of the cost of 10,000 of them.
 
 What a ticket lets a copy of both cookies learn, until it expires: that nothing changed in
 the scope, and the sync's time. Every alarm, count and change goes through Django.
@@ -47,6 +52,8 @@ _SALT = "alarmdesk.livepoll.ticket"
 # How old what a web process read of Redis may be when it answers: a change (or a sign-out)
 # reaches the quiet refreshes this much later at most, on top of the pages' own interval.
 READ_SECONDS = 0.25
+# How long a ticket answers; Django gives a new one when half of it is spent.
+TICKET_SECONDS = 3600
 ENDED = key("live", "ended")  # sorted set: digests of sessions ended, by when
 
 
@@ -83,32 +90,31 @@ def forget(session_key):
     """The session ends (signed out, refused by ThingsBoard, replaced by a new sign-in): its
     ticket answers nothing within READ_SECONDS. A session ended longer ago than a ticket can
     last is dropped from the set. With Redis failing (or restarted empty) the ticket lasts
-    until it expires (at most ALARMDESK_SESSION_CHECK_SECONDS), telling only that nothing
-    changed."""
+    until it expires (at most TICKET_SECONDS), telling only that nothing changed."""
     if not session_key:
         return
     now = time.time()
     try:
         pipe = get_redis().pipeline(transaction=False)
         pipe.zadd(ENDED, {_digest(session_key): now})
-        pipe.zremrangebyscore(ENDED, "-inf", now - settings.ALARMDESK_SESSION_CHECK_SECONDS)
-        pipe.expire(ENDED, settings.ALARMDESK_SESSION_CHECK_SECONDS + 60)
+        pipe.zremrangebyscore(ENDED, "-inf", now - TICKET_SECONDS)
+        pipe.expire(ENDED, TICKET_SECONDS + 60)
         pipe.execute()
     except Exception:
         log.warning("Redis unavailable: a live ticket outlives its session", exc_info=True)
 
 
-def issue(request, response, scope, confirmed_at):
+def issue(request, response, scope):
     """Give the answer to a live page's request a ticket for its quiet refreshes, unless the
     one it sent is still good for half its life. `scope` is access.scope_of(user)."""
     kind, scope_id = scope
     session_key = request.session.session_key
-    check = settings.ALARMDESK_SESSION_CHECK_SECONDS
-    expires = int(confirmed_at + check)
-    if kind not in SCOPES or not scope_id or not session_key or expires <= time.time():
+    now = time.time()
+    expires = int(min(now + TICKET_SECONDS, request.session.get_expiry_date().timestamp()))
+    if kind not in SCOPES or not scope_id or not session_key or expires <= now:
         return response
     sent = request.COOKIES.get(COOKIE, "")
-    if read_ticket(sent, session_key, now=time.time() + check / 2) == (kind, str(scope_id)):
+    if read_ticket(sent, session_key, now=now + TICKET_SECONDS / 2) == (kind, str(scope_id)):
         return response
     response.set_cookie(
         COOKIE,

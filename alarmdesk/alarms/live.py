@@ -67,15 +67,14 @@ def unchanged(as_of, sync_failing):
 
 def issues_ticket(view):
     """A live page's view (under tb_login_required): its answers to GET carry the ticket that
-    lets its quiet refreshes be answered before Django (alarmdesk/livepoll.py), valid until
-    the session is next due for confirmation with ThingsBoard."""
+    lets its quiet refreshes be answered before Django (alarmdesk/livepoll.py)."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
-        data = request.session.get(SESSION_KEY)
-        if request.method == "GET" and response.status_code in (200, 204) and data:
-            issue(request, response, scope_of(request.tb_user), data["confirmed_at"])
+        signed_in = SESSION_KEY in request.session
+        if request.method == "GET" and response.status_code in (200, 204) and signed_in:
+            issue(request, response, scope_of(request.tb_user))
         return response
 
     return wrapper
