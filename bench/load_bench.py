@@ -583,7 +583,7 @@ def main(argv=None):
                 fill_seconds, _ = list_bench.fill_store()
                 web, url, port = start_web(workdir)
                 pids = {
-                    "alarmdesk": lambda: process_tree(web.pid) + [redis_proc.pid],
+                    "alarmdesk": lambda: [*process_tree(web.pid), redis_proc.pid],
                     "tb": lambda: [sim_proc.pid],
                 }
                 pages = persona_pages(url)

@@ -220,6 +220,22 @@ def as_user(client, store):
     return sign_in
 
 
+@pytest.fixture
+def own_client(store):
+    """own_client(persona) -> a test client of its own (another browser) signed in as that
+    persona, beside `as_user`'s."""
+
+    def sign_in(persona):
+        from django.test import Client
+
+        client = Client()
+        response = client.post("/login/", {"username": persona[0], "password": persona[1]})
+        assert response.status_code == 302, response.content
+        return client
+
+    return sign_in
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_files(settings):
     # The manifest exists only after collectstatic; tests render templates without it.

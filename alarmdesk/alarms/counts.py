@@ -103,10 +103,20 @@ def count_scopes(tenant_id, customer_ids):
             return
 
 
-def page_ids(on_page, user, version):
-    """The ids of the alarms of `on_page` (a slice of the list), read once per version."""
-    key = _key("page", user.tenant_id, scope_of(user), version, on_page)
-    return _remembered(key, lambda: list(on_page.values_list("id", flat=True)))
+def page_changes(on_page, user, version):
+    """[(id, changed_at)] of the alarms of `on_page` (a slice of a list, in its order), read
+    once per version: what a live refresh compares the page it shows with (views._delta),
+    and the page's ids when no index serves its filter. Kept under the very SQL it ran, so
+    the watchers of one view share it, and nobody else."""
+    return kept(
+        "page", user, version, on_page, lambda: list(on_page.values_list("id", "changed_at"))
+    )
+
+
+def kept(what, user, version, queryset, compute):
+    """compute(), an answer about `queryset` (its SQL names it), once per version of the
+    user's scope."""
+    return _remembered(_key(what, user.tenant_id, scope_of(user), version, queryset), compute)
 
 
 def _count_breakdown(alarms):

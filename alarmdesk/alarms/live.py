@@ -17,8 +17,10 @@ from .sync import STATUS_KEY
 
 log = logging.getLogger(__name__)
 
-# More than a page of rows is not believed (a page has 50).
+# More than a page of rows is not believed (a page has 50; on-call shows 100).
 MAX_ROWS_SHOWN = 200
+# A live refresh sends again the rows changed this long before the page was drawn.
+DELTA_MARGIN_SECONDS = 10
 
 
 def scope_version(user):
@@ -52,6 +54,25 @@ def rows_shown(request):
     if not request.htmx:
         return []
     return request.headers.get("X-Alarm-Rows", "").split()[:MAX_ROWS_SHOWN]
+
+
+def changed_rows(current, shown, since):
+    """What a live refresh sends when the page already shows rows (the list's rows,
+    on-call's cards): (the alarms to send again, the page's order), from `current`, the
+    page's [(id, changed_at)] now. Only rows the page lacks or that changed since it was
+    drawn (a margin earlier: a write committed after that drawing may carry an earlier time)
+    are sent; live.js orders, replaces, and fades out the rows that left. The order names a
+    row the page shows by its place in the page's list (a few bytes, not a 36-character id).
+    None when the page is now empty: the whole section says why."""
+    if not current:
+        return None
+    place = {alarm_id: index for index, alarm_id in enumerate(shown)}
+    resend = [
+        alarm_id
+        for alarm_id, changed_at in current
+        if str(alarm_id) not in place or changed_at.timestamp() > since - DELTA_MARGIN_SECONDS
+    ]
+    return resend, [str(place.get(str(alarm_id), alarm_id)) for alarm_id, _ in current]
 
 
 def unchanged(as_of, sync_failing):

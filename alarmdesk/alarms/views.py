@@ -24,7 +24,7 @@ from . import access, actions, counts, groups, telemetry
 from .confirm import perform_or_ask
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import ActionForm
-from .live import drawn_at, issues_ticket, rows_shown, scope_version, unchanged
+from .live import changed_rows, drawn_at, issues_ticket, rows_shown, scope_version, unchanged
 from .models import SEVERITIES, Alarm, AlarmEvent, AuditEntry, Customer
 from .store import mark_deleted, save_alarms
 from .templatetags.alarm_tags import age, ms_datetime, query_with, severity_icon, status_words
@@ -33,8 +33,6 @@ from .timeline import timeline
 log = logging.getLogger(__name__)
 
 SLOW_SECONDS = 2
-# A live refresh sends again the rows changed this long before the page was drawn.
-DELTA_MARGIN_SECONDS = 10
 # What a list row shows, read as plain dicts: cheaper to render than model instances.
 ROW_FIELDS = (
     "id",
@@ -167,13 +165,11 @@ def alarm_list(request):
         page, pages = page_and_pages(form.page_number, counted.total + counted.capped)
         selected = form.ordered(form.apply(alarms, user))
         on_page = selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-        if not counted.by_breakdown:  # a filter no index serves: its page is read once a version
-            # In the page's order again: its ORDER BY ends with the id, so it is the same.
-            on_page = form.ordered(alarms.filter(id__in=counts.page_ids(on_page, user, version)))
         context |= {"page": page, "pages": pages}
         shown = rows_shown(request)
         if since is not None and shown:
-            delta = _delta(on_page, shown, since)
+            # What the page holds now, read once per version for every watcher of this view.
+            delta = changed_rows(counts.page_changes(on_page, user, version), shown, since)
             if delta is not None:
                 resend, order = delta
                 rows = _rows(Alarm.objects.filter(id__in=resend), user, since, titles)
@@ -181,28 +177,13 @@ def alarm_list(request):
                 response = render(request, "alarms/list.html#alarm-delta", context)
                 response["X-Live-Delta"] = "1"
                 return response
+        if not counted.by_breakdown:  # a filter no index serves: its page is read once a version
+            # In the page's order again: its ORDER BY ends with the id, so it is the same.
+            ids = [alarm_id for alarm_id, _ in counts.page_changes(on_page, user, version)]
+            on_page = form.ordered(alarms.filter(id__in=ids))
         context["rows"] = _rows(on_page, user, since, titles)
     template = "alarms/list.html#alarm-table" if request.htmx else "alarms/list.html"
     return render(request, template, context)
-
-
-def _delta(on_page, shown, since):
-    """What a live refresh sends when the page already shows rows: (the alarms to send
-    again, the page's order). Only rows the page lacks or that changed since it was drawn
-    (a margin earlier: a write committed after that drawing may carry an earlier time) are
-    sent; live.js orders, replaces, and fades out the rows that left. The order names a row
-    the page shows by its place in the page's list (a few bytes, not a 36-character id).
-    None when the page is now empty: the whole section says why."""
-    current = list(on_page.values_list("id", "changed_at"))
-    if not current:
-        return None
-    place = {alarm_id: index for index, alarm_id in enumerate(shown)}
-    resend = [
-        alarm_id
-        for alarm_id, changed_at in current
-        if str(alarm_id) not in place or changed_at.timestamp() > since - DELTA_MARGIN_SECONDS
-    ]
-    return resend, [str(place.get(str(alarm_id), alarm_id)) for alarm_id, _ in current]
 
 
 @tb_login_required

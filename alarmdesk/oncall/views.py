@@ -13,10 +13,17 @@ from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from alarmdesk.accounts.decorators import tb_login_required
-from alarmdesk.alarms import access
+from alarmdesk.alarms import access, counts
 from alarmdesk.alarms.confirm import perform_or_ask
-from alarmdesk.alarms.live import drawn_at, issues_ticket, scope_version, unchanged
-from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE
+from alarmdesk.alarms.live import (
+    changed_rows,
+    drawn_at,
+    issues_ticket,
+    rows_shown,
+    scope_version,
+    unchanged,
+)
+from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE, Alarm
 
 from .models import Preference
 
@@ -89,15 +96,40 @@ def oncall(request):
     if request.htmx and version and request.GET.get("v") == version:
         return unchanged(as_of, sync_failing)
     since = drawn_at(request)
-    context = {
-        **_lists(user, since),
-        "version": version,
-        "as_of": as_of,
-        "sync_failing": sync_failing,
-        "preference": Preference.of(user),
-    }
+    live = {"version": version, "as_of": as_of, "sync_failing": sync_failing}
+    shown = rows_shown(request)
+    if since is not None and shown:
+        delta = _delta(user, version, shown, since)
+        if delta is not None:
+            response = render(request, "oncall/page.html#oncall-delta", delta | live)
+            response["X-Live-Delta"] = "1"
+            return response
+    context = {**_lists(user, since), **live, "preference": Preference.of(user)}
     template = "oncall/page.html#oncall-list" if request.htmx else "oncall/page.html"
     return render(request, template, context)
+
+
+def _delta(user, version, shown, since):
+    """A refresh of a page that shows cards: the cards it lacks or that changed, the order,
+    the count and "Mine" (as the list's refresh, alarms/live.changed_rows). What the first
+    SHOWN waiting alarms are and how many wait is read once per version of the scope, for
+    everyone watching it. None when nothing waits any more: the whole section says so."""
+    waiting = _alarms(user)
+    on_page = waiting[:SHOWN]
+    delta = changed_rows(counts.page_changes(on_page, user, version), shown, since)
+    if delta is None:
+        return None
+    resend, order = delta
+    alarms = list(Alarm.objects.filter(id__in=resend))
+    return {
+        "alarms": alarms,
+        "order": " ".join(order),
+        "count": counts.kept("oncall-count", user, version, waiting, waiting.count),
+        "mine": list(_mine(user)[:SHOWN]),
+        "fresh": {a.id for a in alarms if a.changed_at.timestamp() > since},
+        "rendered_at": time.time(),
+        "oob": True,
+    }
 
 
 def _act(request, user):

@@ -8,6 +8,13 @@
 (() => {
   const POLLING = new Set(["alarm-table", "oncall-list"]);
   const ITEM = "tr[id^=row-], [data-alarm-id]"; // a list's row (its id: row-<alarm>), an on-call card
+  // What a refresh's delta (views._delta, oncall's _delta) is applied to in each section:
+  // its container of items, and the prefix of an item's id before the alarm's.
+  const LISTS = {
+    "alarm-table": { body: "table.alarms tbody", prefix: "row-" },
+    "oncall-list": { body: "ol[data-live-items]", prefix: "card-" },
+  };
+  const items = (body, prefix) => Array.from(body.children).filter((item) => item.id.startsWith(prefix));
   // `unreachable`: null when the last refresh was answered, else the failed answer's status
   // (0: no answer at all).
   const state = { asOf: null, syncFailing: false, unreachable: null };
@@ -107,11 +114,17 @@
   function focusKey(element, section) {
     if (!element || !section.contains(element)) return null;
     const row = element.closest(ITEM);
-    return { row: row && row.id, name: element.name || "", value: element.value || "" };
+    return { element, row: row && row.id, name: element.name || "", value: element.value || "" };
   }
 
   function refocus(key, section) {
-    if (!key || !key.row) return;
+    if (!key) return;
+    // The very element, kept across the swap (hx-preserve, or a row left in place).
+    if (key.element.isConnected && section.contains(key.element)) {
+      if (document.activeElement !== key.element) key.element.focus({ preventScroll: true });
+      return;
+    }
+    if (!key.row) return;
     const row = section.querySelector(`#${CSS.escape(key.row)}`);
     if (!row) return;
     const control = key.name
@@ -167,18 +180,20 @@
 
   document.addEventListener("htmx:configRequest", (event) => {
     const section = event.detail.elt;
-    if (section.id !== "alarm-table") return; // the refresh itself, not a filter or a page
+    const list = LISTS[section.id];
+    if (!list) return; // the refresh itself, not a filter or a page
     event.detail.parameters.v = section.dataset.v || "";
     event.detail.parameters.t = section.dataset.t || "";
-    const shown = section.querySelectorAll("tr[id^=row-]:not(.leaving)");
+    const body = section.querySelector(list.body);
+    const shown = body ? items(body, list.prefix).filter((item) => !item.classList.contains("leaving")) : [];
     if (shown.length && section.dataset.whole !== "1") {
-      event.detail.headers["X-Alarm-Rows"] = Array.from(shown, (row) => row.id.slice(4)).join(" ");
+      event.detail.headers["X-Alarm-Rows"] = shown.map((item) => item.id.slice(list.prefix.length)).join(" ");
     }
   });
 
   document.addEventListener("htmx:beforeSwap", (event) => {
     const section = event.detail.elt;
-    if (section.id !== "alarm-table" || !isDelta(event.detail.xhr)) return;
+    if (!LISTS[section.id] || !isDelta(event.detail.xhr)) return;
     event.detail.shouldSwap = false;
     const holder = document.createElement("template");
     holder.innerHTML = event.detail.serverResponse;
@@ -191,6 +206,10 @@
   });
 
   function carryOver(old, row) {
+    // What the person is writing in it (a claim's note): the very element, as hx-preserve keeps it.
+    old.querySelectorAll("[hx-preserve][id]").forEach((kept) => {
+      row.querySelector(`#${CSS.escape(kept.id)}`)?.replaceWith(kept);
+    });
     const box = old.querySelector('input[type="checkbox"]');
     const newBox = row.querySelector('input[type="checkbox"]');
     if (box && newBox) newBox.checked = box.checked;
@@ -208,28 +227,30 @@
     row.dispatchEvent(new CustomEvent("alarm:leaving", { bubbles: true }));
     setTimeout(() => {
       if (!row.classList.contains("leaving")) return;
-      const section = row.closest("#alarm-table");
+      const section = row.closest("#alarm-table, #oncall-list");
       row.remove();
       section?.dispatchEvent(new CustomEvent("alarm:rows", { bubbles: true }));
     }, LEAVE_MS);
   }
 
   function applyDelta(section, content, sent) {
+    const { body: where, prefix } = LISTS[section.id];
     const delta = content.querySelector("template#alarm-delta");
-    const body = section.querySelector("table.alarms tbody");
+    const body = section.querySelector(where);
     if (!delta || !body) return false;
     const focus = focusKey(document.activeElement, section);
-    const fresh = new Map(Array.from(delta.content.querySelectorAll("tr[id^=row-]"), (r) => [r.id, r]));
+    const fresh = new Map(items(delta.content, prefix).map((r) => [r.id, r]));
     // Each entry: a row the page showed, by its place in the list sent; or a new row's id.
     const order = delta.dataset.order.split(" ").filter(Boolean)
-      .map((entry) => `row-${/^\d+$/.test(entry) ? sent[Number(entry)] : entry}`);
+      .map((entry) => `${prefix}${/^\d+$/.test(entry) ? sent[Number(entry)] : entry}`);
     const wanted = new Set(order);
-    body.querySelectorAll("tr[id^=row-]").forEach((row) => {
+    items(body, prefix).forEach((row) => {
       if (!wanted.has(row.id)) {
         if (!row.classList.contains("leaving")) leave(row);
       } else if (!fresh.has(row.id)) {
         // Unchanged since the last look: no longer "changed".
         row.classList.remove("fresh");
+        row.querySelectorAll(".fresh").forEach((item) => item.classList.remove("fresh"));
         row.querySelectorAll(".badge").forEach((badge) => badge.remove());
       }
     });

@@ -93,6 +93,8 @@
     offerSound();
   });
   document.addEventListener("htmx:oobAfterSwap", update);
+  // A refresh that sent only the cards that changed (live.js applies it in place).
+  document.addEventListener("alarm:rows", update);
   document.addEventListener("DOMContentLoaded", () => {
     update();
     offerSound();

@@ -248,3 +248,25 @@ def test_a_capped_count_still_offers_the_next_page(as_user, monkeypatch):
     summary = " ".join(SUMMARY.search(page).group(0).split())
     assert "50+ alarms (counting stops there), page 1 of 2+" in summary
     assert 'rel="next"' in page
+
+
+def test_watchers_of_one_view_share_one_read_of_its_page_per_version(own_client, store):
+    """A refresh that re-renders reads what the page holds now once per version of the
+    scope, for everyone watching the same view: the first watcher's refresh reads it, the
+    second's (another person of the scope) does not."""
+    watchers = []
+    for persona in (TENANT, OLIVIA):
+        client = own_client(persona)
+        page = client.get("/alarms/").content.decode()
+        watchers.append((client, page))
+    alarm = an_active_unacknowledged_alarm()
+    tb_as(store, TENANT).post(f"/api/alarm/{alarm.id}/ack").raise_for_status()
+    sync.run_cycle()
+    reads = []
+    for client, page in watchers:
+        headers = {"HX-Request": "true", "X-Alarm-Rows": " ".join(ROW_ID.findall(page))}
+        with CaptureQueriesContext(connection) as queries:
+            answer = client.get(live_poll(page), headers=headers)
+        assert answer["X-Live-Delta"] == "1"
+        reads.append(sum("LIMIT 50" in q["sql"] for q in queries))
+    assert reads == [1, 0]

@@ -57,7 +57,7 @@ def test_a_refresh_updates_rows_in_place_and_a_row_that_left_fades_out(
     tbsim,
 ):
     # A while since the sync last changed anything (rows changed in the last seconds are
-    # sent again with every refresh, views.DELTA_MARGIN_SECONDS).
+    # sent again with every refresh, live.DELTA_MARGIN_SECONDS).
     Alarm.objects.update(changed_at=timezone.now() - timedelta(hours=1))
     sign_in(page, synced_app, TENANT)
     rows = page.locator("#alarm-table tr[id^=row-]")

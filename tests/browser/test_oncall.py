@@ -1,7 +1,10 @@
 """On-call on a 360-pixel phone: a deep link through sign-in, acknowledge, claim, and the
 tab title counting a new alarm."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from alarmdesk.alarms import sync
@@ -82,20 +85,34 @@ def test_a_new_alarm_raises_the_count_in_the_title(app, store, phone, tbsim):
     assert phone.console_errors == []
 
 
-def test_a_note_being_typed_survives_a_refresh_that_redraws_the_cards(app, store, phone, tbsim):
+def test_a_note_being_typed_survives_refreshes_that_add_cards_and_redraw_its_own(
+    app, store, phone, tbsim
+):
+    # Synced a minute ago: past the margin within which a refresh sends a card again anyway.
+    Alarm.objects.update(changed_at=timezone.now() - timedelta(minutes=1))
     sign_in_from(phone, f"{app}/oncall/")
     card = phone.locator("#oncall-list article[data-alarm-id]").nth(0)
     card_id = card.get_attribute("id")
+    alarm = Alarm.objects.get(id=card.get_attribute("data-alarm-id"))
     card.get_by_text("Claim: acknowledge and take it").click()
     note = phone.locator(f"#{card_id}").get_by_label("Note for ThingsBoard (optional)")
     note.fill("Driving to the plant, there in 20")
     phone.evaluate("document.getElementById('oncall-list').dataset.probe = 'before'")
+    phone.evaluate(f"document.getElementById('{card_id}').dataset.probe = 'before'")
     raise_alarm(tbsim, "Meanwhile", "INDETERMINATE")
     sync.run_cycle()
     expect(phone.locator("#oncall-list")).to_contain_text("Meanwhile", timeout=12_000)
-    # Redrawn (the section is a new element), and still what the person was writing,
-    # where they were writing it.
-    assert phone.evaluate("document.getElementById('oncall-list').dataset.probe") is None
+    # Only the new card came: the section and the card being written in are the same ones.
+    assert phone.evaluate("document.getElementById('oncall-list').dataset.probe") == "before"
+    assert phone.evaluate(f"document.getElementById('{card_id}').dataset.probe") == "before"
+    expect(note).to_have_value("Driving to the plant, there in 20")
+    expect(note).to_be_focused()
+
+    # Now that very alarm fires again (its endTs moves): its card is redrawn, and still holds
+    # what the person was writing, where they were writing it.
+    raise_alarm(tbsim, alarm.type, alarm.severity, device=alarm.originator_name)
+    sync.run_cycle()
+    expect(phone.locator(f"#{card_id}:not([data-probe])")).to_be_attached(timeout=12_000)
     note = phone.locator(f"#{card_id}").get_by_label("Note for ThingsBoard (optional)")
     expect(note).to_have_value("Driving to the plant, there in 20")
     expect(note).to_be_focused()

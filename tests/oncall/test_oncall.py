@@ -15,6 +15,14 @@ CARD = re.compile(
 )
 
 
+def poll_url(page):
+    """What live.js asks: the section's hx-get with `v` and `t` from its data-v and data-t."""
+    section = re.search(r'<section id="oncall-list"[^>]*>', page).group(0)
+    version = re.search(r'data-v="([^"]*)"', section).group(1)
+    drawn = re.search(r'data-t="([^"]*)"', section).group(1)
+    return f"/oncall/?v={version}&t={drawn}"
+
+
 def cards(response):
     assert response.status_code == 200
     return [
@@ -103,7 +111,7 @@ def test_another_customers_alarm_cannot_be_claimed(as_user, store):
 def test_an_unchanged_refresh_is_a_204(as_user, store):
     client = as_user(TENANT)
     page = client.get("/oncall/").content.decode()
-    poll = re.search(r'hx-get="(/oncall/\?v=[^"]+)"', page).group(1)
+    poll = poll_url(page)
     assert client.get(poll, headers={"HX-Request": "true"}).status_code == 204
     device = (
         TbSession(store.url, TENANT)
@@ -187,7 +195,7 @@ def test_acknowledging_updates_the_waiting_count_at_once(as_user):
 def test_a_new_alarm_is_marked_new_on_the_refresh_that_brings_it(as_user, store):
     client = as_user(TENANT)
     page = client.get("/oncall/").content.decode()
-    refresh = re.search(r'hx-get="([^"]+)"', page).group(1).replace("&amp;", "&")
+    refresh = poll_url(page)
     device = Alarm.objects.filter(originator_type="DEVICE").first().originator_name
     new = sim(store, "/sim/alarms", {"device": device, "type": "Brand New", "severity": "MAJOR"})
     sync.run_cycle()
@@ -222,3 +230,58 @@ def test_a_claimed_alarm_stays_in_mine_with_a_note_and_a_clear_that_asks(as_user
     assert "Cleared." in cleared.content.decode()
     assert tb.get(f"/api/alarm/info/{alarm_id}").json()["cleared"]
     assert f'id="mine-{alarm_id}"' not in client.get("/oncall/").content.decode()
+
+
+def test_a_refresh_of_a_page_showing_cards_sends_only_the_cards_that_changed(as_user, store):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    # Synced a minute ago: past the margin within which a refresh sends a card again anyway.
+    Alarm.objects.update(changed_at=timezone.now() - timedelta(minutes=1))
+    client = as_user(TENANT)
+    page = client.get("/oncall/")
+    shown = [alarm_id for _, alarm_id in cards(page)]
+    poll = poll_url(page.content.decode())
+    device = Alarm.objects.filter(originator_type="DEVICE").first().originator_name
+    new = sim(store, "/sim/alarms", {"device": device, "type": "Brand New", "severity": "MAJOR"})
+    sync.run_cycle()
+
+    answer = client.get(poll, headers=HTMX | {"X-Alarm-Rows": " ".join(shown)})
+
+    assert answer["X-Live-Delta"] == "1"
+    html = answer.content.decode()
+    assert re.findall(r'<li id="card-([^"]+)">', html) == [new["id"]["id"]]
+    order = re.search(r'data-order="([^"]*)"', html).group(1).split()
+    # Every card the page showed by its place, the new one by its id, in the page's order.
+    assert sorted(int(entry) for entry in order if entry.isdigit()) == list(range(len(shown)))
+    assert new["id"]["id"] in order
+    [(count, _)] = COUNT.findall(html)
+    assert int(count) == Alarm.objects.filter(cleared=False, acknowledged=False).count()
+    assert 'id="oncall-mine"' in html
+    assert 'id="oncall-as-of"' in html
+
+
+def test_watchers_of_one_scope_share_one_read_of_its_cards_per_version(own_client, store):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    polls = []
+    for persona in (TENANT, ("olivia.ops@thingsboard.org", "tenant")):
+        client = own_client(persona)
+        page = client.get("/oncall/")
+        shown = [alarm_id for _, alarm_id in cards(page)]
+        polls.append((client, poll_url(page.content.decode()), shown))
+    device = Alarm.objects.filter(originator_type="DEVICE").first().originator_name
+    sim(store, "/sim/alarms", {"device": device, "type": "Brand New", "severity": "MAJOR"})
+    sync.run_cycle()
+    reads = []
+    for client, poll, shown in polls:
+        with CaptureQueriesContext(connection) as queries:
+            answer = client.get(poll, headers=HTMX | {"X-Alarm-Rows": " ".join(shown)})
+        assert answer["X-Live-Delta"] == "1"
+        unacked = re.compile(r'"acknowledged" = (0|false)\b', re.I)
+        waiting = [q["sql"] for q in queries if unacked.search(q["sql"])]
+        reads.append(sum("LIMIT 100" in sql or "COUNT(" in sql for sql in waiting))
+    assert reads[0] == 2  # the first read the waiting cards and their count...
+    assert reads[1] == 0  # ...the second, another person, neither ("Mine" is their own)
