@@ -81,6 +81,7 @@ PERSONAS = [
 CUSTOMERS = ("Customer A", "Customer B", "Customer C")
 ONCALL_EVERY = 4  # one watcher in four watches the on-call page
 ONCALL_SECTION = re.compile(r'<section id="oncall-list"[^>]*>', re.S)
+CARD_IDS = re.compile(r'<li id="card-([0-9a-f-]{36})"')
 TICKET = "alarmdesk_live"
 TARGET_CHANGING = 1_000
 TARGET_QUIET = 10_000
@@ -136,10 +137,10 @@ class Watcher:
                 f"HX-Current-URL: http://{host}/{'oncall' if self.oncall else 'alarms'}/",
                 "Accept-Encoding: gzip, deflate, br, zstd",
             ]
-            if not self.oncall:
-                lines += ["HX-Target: alarm-table", "HX-Trigger: alarm-table"]
-                if self.rows:
-                    lines.append("X-Alarm-Rows: " + " ".join(self.rows))
+            section = "oncall-list" if self.oncall else "alarm-table"
+            lines += [f"HX-Target: {section}", f"HX-Trigger: {section}"]
+            if self.rows:
+                lines.append("X-Alarm-Rows: " + " ".join(self.rows))
             self._request = ("\r\n".join(lines) + "\r\n\r\n").encode()
         return self._request
 
@@ -153,15 +154,23 @@ class Watcher:
         if status != 200 or b"\nhx-redirect:" in head.lower():
             return False
         text = _decoded(head, body)
-        if self.oncall:
-            section = ONCALL_SECTION.search(text)
-            if not section:
-                return False
-            self.path = list_bench.attribute(section.group(0), "hx-get")
+        if self.oncall and not list_bench.DELTA.search(text):
+            self.path, self.rows = oncall_poll(text), CARD_IDS.findall(text)
         else:
             self.path, self.rows = list_bench.after_refresh(self.path, self.rows, text)
         self._request = None
         return True
+
+
+def oncall_poll(page_html):
+    """What live.js asks on the on-call page: its hx-get with `v` and `t` from its data-v and
+    data-t."""
+    section = ONCALL_SECTION.search(page_html)
+    if not section:
+        raise RuntimeError("no polling section on /oncall/")
+    return list_bench.with_version(
+        list_bench.attribute(section.group(0), "hx-get"), section.group(0)
+    )
 
 
 def _decoded(head, body):
@@ -387,15 +396,13 @@ def persona_pages(url):
     for persona in PERSONAS:
         session, list_html = list_bench.http_sign_in(url, persona)
         oncall_html = session.get(f"{url}/oncall/", timeout=30).text
-        section = ONCALL_SECTION.search(oncall_html)
-        if not section:
-            raise RuntimeError(f"no polling section on /oncall/ for {persona[0]}")
         pages.append(
             {
                 "cookie": session.cookies.get("sessionid"),
                 "list": list_bench.live_url(list_html),
                 "rows": list_bench.ROW_IDS.findall(list_html),
-                "oncall": list_bench.attribute(section.group(0), "hx-get"),
+                "oncall": oncall_poll(oncall_html),
+                "cards": CARD_IDS.findall(oncall_html),
             }
         )
     return pages
@@ -426,7 +433,7 @@ def clone_sessions(pages, count, rng):
             {
                 "path": page["oncall"] if oncall else page["list"],
                 "cookies": {"sessionid": key},
-                "rows": [] if oncall else page["rows"],
+                "rows": page["cards"] if oncall else page["rows"],
                 "oncall": oncall,
             }
         )

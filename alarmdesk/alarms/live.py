@@ -1,11 +1,15 @@
 """What a live page polls: its scope's change counter and the sync's freshness, in one
 Redis round trip, so an unchanged refresh costs almost nothing."""
 
+import hashlib
 import json
 import logging
+import time
 from functools import wraps
 
+from django.core.cache import cache
 from django.http import HttpResponse
+from django.middleware.csrf import get_token
 
 from alarmdesk.accounts.tokens import SESSION_KEY
 from alarmdesk.livepoll import issue
@@ -21,6 +25,11 @@ log = logging.getLogger(__name__)
 MAX_ROWS_SHOWN = 200
 # A live refresh sends again the rows changed this long before the page was drawn.
 DELTA_MARGIN_SECONDS = 10
+# How long a shared answer to a refresh is kept: it dies with its version anyway.
+SHARED_SECONDS = 60
+# Rendered in place of the CSRF token in an answer shared between sessions; each answer
+# gets its own session's token instead (any masking of the session's secret is valid).
+CSRF_PLACEHOLDER = "csrf-token-of-the-session-that-receives-this"
 
 
 def scope_version(user):
@@ -99,3 +108,69 @@ def issues_ticket(view):
         return response
 
     return wrapper
+
+
+def shared_refresh(request, user, version, live, render_answer):
+    """The answer to a live refresh that re-renders (a delta), made once for everyone whose
+    refresh asks the same thing at the same version of the same scope.
+
+    Watchers of one view (a NOC's screens, the on-call phones of a team) all ask, after a
+    change, for the same rows against the same page: rendering it for each of them was most
+    of what a changed refresh cost. The answer is kept under everything it is made of: the
+    scope and its version, the sync's time and health (`live`, as scope_version gave them),
+    the path and every parameter but `v` (`t` included), the rows the page shows, and the
+    user's own id when a parameter means them ("me"). Within a scope every user sees the
+    same alarms; what is a session's own is never kept: the CSRF token (a placeholder,
+    replaced per answer) and whatever render_answer adds after (on-call's "Mine").
+
+    `render_answer(context)` renders the answer; `context` gives "rendered_at": one time per
+    version of the scope (when it was first drawn), so that the watchers' next refreshes,
+    whose `t` it becomes, ask the same again. Without Redis, each refresh is rendered."""
+    kind, scope_id = scope_of(user)
+    key = _shared_key(request, user, kind, scope_id, version, live)
+    kept = _quietly(cache.get, key) if version else None
+    if kept is None:
+        context = {
+            "rendered_at": _drawn_at(kind, scope_id, version),
+            "csrf_token": CSRF_PLACEHOLDER,
+        }
+        response = render_answer(context)
+        if version and response.status_code == 200:
+            _quietly(cache.set, key, (response.content, dict(response.items())), SHARED_SECONDS)
+    else:
+        content, headers = kept
+        response = HttpResponse(content)
+        for name, value in headers.items():
+            response[name] = value
+    if CSRF_PLACEHOLDER.encode() in response.content:
+        response.content = response.content.replace(
+            CSRF_PLACEHOLDER.encode(), get_token(request).encode()
+        )
+    return response
+
+
+def _shared_key(request, user, kind, scope_id, version, live):
+    params = sorted((k, v) for k, values in request.GET.lists() if k != "v" for v in values)
+    mine = user.id if any(v == "me" for _, v in params) else ""
+    parts = [request.path, params, request.headers.get("X-Alarm-Rows", ""), mine, live]
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+    return f"live:answer:{kind}:{scope_id}:{version}:{digest}"
+
+
+def _drawn_at(kind, scope_id, version):
+    """When the scope at `version` was first drawn (now, without Redis)."""
+    now = time.time()
+    if not version:
+        return now
+    drawn = _quietly(
+        cache.get_or_set, f"live:drawn:{kind}:{scope_id}:{version}", now, SHARED_SECONDS
+    )
+    return now if drawn is None else drawn
+
+
+def _quietly(operation, *args):
+    try:
+        return operation(*args)
+    except Exception:
+        log.warning("cache unavailable for a live refresh", exc_info=True)
+        return None

@@ -24,7 +24,15 @@ from . import access, actions, counts, groups, telemetry
 from .confirm import perform_or_ask
 from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
 from .forms import ActionForm
-from .live import changed_rows, drawn_at, issues_ticket, rows_shown, scope_version, unchanged
+from .live import (
+    changed_rows,
+    drawn_at,
+    issues_ticket,
+    rows_shown,
+    scope_version,
+    shared_refresh,
+    unchanged,
+)
 from .models import SEVERITIES, Alarm, AlarmEvent, AuditEntry, Customer
 from .store import mark_deleted, save_alarms
 from .templatetags.alarm_tags import age, ms_datetime, query_with, severity_icon, status_words
@@ -129,6 +137,18 @@ def alarm_list(request):
     if request.htmx and version and request.GET.get("v") == version:
         # Nothing changed in this user's scope: nothing to swap (htmx ignores a 204).
         return unchanged(as_of, sync_failing)
+    live = (version, as_of, sync_failing)
+    if drawn_at(request) is not None and rows_shown(request) and not request.GET.get("group"):
+        # A refresh of a page showing rows: one answer for every watcher of this view.
+        answer = partial(_list_answer, request, user, live)
+        return shared_refresh(request, user, version, live[1:], answer)
+    return _list_answer(request, user, live)
+
+
+def _list_answer(request, user, live, drawn=None):
+    """The list, its table, or a refresh's delta, as the request asks; `drawn` (from
+    live.shared_refresh) overrides the time it is drawn at and the CSRF token."""
+    version, as_of, sync_failing = live
     alarms = access.visible_alarms(user)
     choices = filter_choices(user, version)
     form = AlarmFilter(request.GET, types=choices["types"])
@@ -142,6 +162,7 @@ def alarm_list(request):
         "sync_failing": sync_failing,
         "customers": titles.items(),
         "assignees": choices["assignees"],
+        **(drawn or {}),
     }
     if not form.is_valid():
         return _refused(request, form, shared)

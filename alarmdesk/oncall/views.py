@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
@@ -21,6 +22,7 @@ from alarmdesk.alarms.live import (
     issues_ticket,
     rows_shown,
     scope_version,
+    shared_refresh,
     unchanged,
 )
 from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE, Alarm
@@ -99,37 +101,44 @@ def oncall(request):
     live = {"version": version, "as_of": as_of, "sync_failing": sync_failing}
     shown = rows_shown(request)
     if since is not None and shown:
-        delta = _delta(user, version, shown, since)
+        waiting = _alarms(user)
+        delta = changed_rows(counts.page_changes(waiting[:SHOWN], user, version), shown, since)
         if delta is not None:
-            response = render(request, "oncall/page.html#oncall-delta", delta | live)
-            response["X-Live-Delta"] = "1"
-            return response
+            return _delta(request, user, waiting, delta, since, live)
     context = {**_lists(user, since), **live, "preference": Preference.of(user)}
     template = "oncall/page.html#oncall-list" if request.htmx else "oncall/page.html"
     return render(request, template, context)
 
 
-def _delta(user, version, shown, since):
+def _delta(request, user, waiting, delta, since, live):
     """A refresh of a page that shows cards: the cards it lacks or that changed, the order,
-    the count and "Mine" (as the list's refresh, alarms/live.changed_rows). What the first
-    SHOWN waiting alarms are and how many wait is read once per version of the scope, for
-    everyone watching it. None when nothing waits any more: the whole section says so."""
-    waiting = _alarms(user)
-    on_page = waiting[:SHOWN]
-    delta = changed_rows(counts.page_changes(on_page, user, version), shown, since)
-    if delta is None:
-        return None
+    the count, "as of" (as the list's refresh, alarms/live.changed_rows), made once for all
+    who watch the scope and ask the same (live.shared_refresh); then the person's "Mine".
+    What the first SHOWN waiting alarms are and how many wait is read once per version."""
     resend, order = delta
-    alarms = list(Alarm.objects.filter(id__in=resend))
-    return {
-        "alarms": alarms,
-        "order": " ".join(order),
-        "count": counts.kept("oncall-count", user, version, waiting, waiting.count),
-        "mine": list(_mine(user)[:SHOWN]),
-        "fresh": {a.id for a in alarms if a.changed_at.timestamp() > since},
-        "rendered_at": time.time(),
-        "oob": True,
-    }
+    version = live["version"]
+
+    def answer(drawn):
+        alarms = list(Alarm.objects.filter(id__in=resend))
+        context = (
+            live
+            | drawn
+            | {
+                "alarms": alarms,
+                "order": " ".join(order),
+                "count": counts.kept("oncall-count", user, version, waiting, waiting.count),
+                "fresh": {a.id for a in alarms if a.changed_at.timestamp() > since},
+                "oob": True,
+            }
+        )
+        response = render(request, "oncall/page.html#oncall-delta", context)
+        response["X-Live-Delta"] = "1"
+        return response
+
+    response = shared_refresh(request, user, version, (live["as_of"], live["sync_failing"]), answer)
+    mine = {"mine": list(_mine(user)[:SHOWN]), "oob": True}
+    response.content += render_to_string("oncall/page.html#oncall-mine", mine, request).encode()
+    return response
 
 
 def _act(request, user):
