@@ -82,6 +82,7 @@ CUSTOMERS = ("Customer A", "Customer B", "Customer C")
 ONCALL_EVERY = 4  # one watcher in four watches the on-call page
 ONCALL_SECTION = re.compile(r'<section id="oncall-list"[^>]*>', re.S)
 CARD_IDS = re.compile(r'<li id="card-([0-9a-f-]{36})"')
+MINE = re.compile(r'<section id="oncall-mine"[^>]*data-m="([^"]*)"')
 TICKET = "alarmdesk_live"
 TARGET_CHANGING = 1_000
 TARGET_QUIET = 10_000
@@ -124,13 +125,15 @@ class Watcher:
         self.cookies = dict(spec["cookies"])
         self.rows = list(spec["rows"])
         self.oncall = spec["oncall"]
+        self.mine = spec.get("mine", "")  # on-call's "Mine" as shown (its data-m)
         self.busy = False
         self._request = None
 
     def request(self, host):
         if self._request is None:
+            path = f"{self.path}&m={self.mine}" if self.oncall else self.path
             lines = [
-                f"GET {self.path} HTTP/1.1",
+                f"GET {path} HTTP/1.1",
                 f"Host: {host}",
                 "Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
                 "HX-Request: true",
@@ -154,6 +157,9 @@ class Watcher:
         if status != 200 or b"\nhx-redirect:" in head.lower():
             return False
         text = _decoded(head, body)
+        mine = MINE.search(text)
+        if mine:
+            self.mine = mine.group(1)
         if self.oncall and not list_bench.DELTA.search(text):
             self.path, self.rows = oncall_poll(text), CARD_IDS.findall(text)
         else:
@@ -312,7 +318,13 @@ async def _client(spec):
         "retried": tally.retried,
         "client_cpu": cpu,
         "watchers": [
-            {"path": w.path, "cookies": w.cookies, "rows": w.rows, "oncall": w.oncall}
+            {
+                "path": w.path,
+                "cookies": w.cookies,
+                "rows": w.rows,
+                "oncall": w.oncall,
+                "mine": w.mine,
+            }
             for w in watchers
         ],
     }
@@ -403,6 +415,7 @@ def persona_pages(url):
                 "rows": list_bench.ROW_IDS.findall(list_html),
                 "oncall": oncall_poll(oncall_html),
                 "cards": CARD_IDS.findall(oncall_html),
+                "mine": MINE.search(oncall_html).group(1),
             }
         )
     return pages
@@ -434,6 +447,7 @@ def clone_sessions(pages, count, rng):
                 "path": page["oncall"] if oncall else page["list"],
                 "cookies": {"sessionid": key},
                 "rows": page["cards"] if oncall else page["rows"],
+                "mine": page["mine"],
                 "oncall": oncall,
             }
         )

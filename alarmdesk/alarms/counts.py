@@ -114,8 +114,8 @@ def page_changes(on_page, user, version):
 
 
 def kept(what, user, version, queryset, compute):
-    """compute(), an answer about `queryset` (its SQL names it), once per version of the
-    user's scope."""
+    """compute(), an answer about `queryset` (its SQL names it; or a string that names it
+    as surely), once per version of the user's scope."""
     return _remembered(_key(what, user.tenant_id, scope_of(user), version, queryset), compute)
 
 

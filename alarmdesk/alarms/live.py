@@ -110,7 +110,7 @@ def issues_ticket(view):
     return wrapper
 
 
-def shared_refresh(request, user, version, live, render_answer):
+def shared_refresh(request, user, version, live, render_answer, personal=()):
     """The answer to a live refresh that re-renders (a delta), made once for everyone whose
     refresh asks the same thing at the same version of the same scope.
 
@@ -118,16 +118,18 @@ def shared_refresh(request, user, version, live, render_answer):
     change, for the same rows against the same page: rendering it for each of them was most
     of what a changed refresh cost. The answer is kept under everything it is made of: the
     scope and its version, the sync's time and health (`live`, as scope_version gave them),
-    the path and every parameter but `v` (`t` included), the rows the page shows, and the
+    the path and every parameter (`t` included) but `v` and those render_answer does not
+    read (`personal`: for what the caller adds after it), the rows the page shows, and the
     user's own id when a parameter means them ("me"). Within a scope every user sees the
     same alarms; what is a session's own is never kept: the CSRF token (a placeholder,
-    replaced per answer) and whatever render_answer adds after (on-call's "Mine").
+    replaced per answer) and whatever the caller adds after (on-call's "Mine").
 
     `render_answer(context)` renders the answer; `context` gives "rendered_at": one time per
     version of the scope (when it was first drawn), so that the watchers' next refreshes,
-    whose `t` it becomes, ask the same again. Without Redis, each refresh is rendered."""
+    whose `t` it becomes, ask the same again; it may return None (then so does this), for
+    an answer that is not to be shared. Without Redis, each refresh is rendered."""
     kind, scope_id = scope_of(user)
-    key = _shared_key(request, user, kind, scope_id, version, live)
+    key = _shared_key(request, user, kind, scope_id, version, live, {"v", *personal})
     kept = _quietly(cache.get, key) if version else None
     if kept is None:
         context = {
@@ -135,6 +137,8 @@ def shared_refresh(request, user, version, live, render_answer):
             "csrf_token": CSRF_PLACEHOLDER,
         }
         response = render_answer(context)
+        if response is None:  # not an answer to share: the caller makes its own
+            return None
         if version and response.status_code == 200:
             _quietly(cache.set, key, (response.content, dict(response.items())), SHARED_SECONDS)
     else:
@@ -149,8 +153,10 @@ def shared_refresh(request, user, version, live, render_answer):
     return response
 
 
-def _shared_key(request, user, kind, scope_id, version, live):
-    params = sorted((k, v) for k, values in request.GET.lists() if k != "v" for v in values)
+def _shared_key(request, user, kind, scope_id, version, live, left_out):
+    params = sorted(
+        (k, v) for k, values in request.GET.lists() if k not in left_out for v in values
+    )
     mine = user.id if any(v == "me" for _, v in params) else ""
     parts = [request.path, params, request.headers.get("X-Alarm-Rows", ""), mine, live]
     digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]

@@ -2,6 +2,7 @@
 each a tap from acknowledged or claimed, and the user's own ("Mine") with a note and Clear;
 it polls like the list, marks and calls for attention when a new alarm arrives."""
 
+import hashlib
 import time
 
 from django import forms
@@ -72,13 +73,22 @@ def _mine(user):
     return mine.filter(assignee_id=user.id).order_by("severity_rank", "start_ts", "id")
 
 
+def _digest(pairs):
+    """What "Mine" shows, in a few characters: its alarms and when each last changed."""
+    return hashlib.sha256(repr([(str(i), c.isoformat()) for i, c in pairs]).encode()).hexdigest()[
+        :16
+    ]
+
+
 def _lists(user, since=None):
     waiting = _alarms(user)
     shown = list(waiting[:SHOWN])
+    mine = list(_mine(user)[:SHOWN])
     return {
         "alarms": shown,
         "count": waiting.count(),
-        "mine": list(_mine(user)[:SHOWN]),
+        "mine": mine,
+        "mine_digest": _digest((a.id, a.changed_at) for a in mine),
         "fresh": {a.id for a in shown if since is not None and a.changed_at.timestamp() > since},
         "rendered_at": time.time(),
     }
@@ -99,45 +109,56 @@ def oncall(request):
         return unchanged(as_of, sync_failing)
     since = drawn_at(request)
     live = {"version": version, "as_of": as_of, "sync_failing": sync_failing}
-    shown = rows_shown(request)
-    if since is not None and shown:
-        waiting = _alarms(user)
-        delta = changed_rows(counts.page_changes(waiting[:SHOWN], user, version), shown, since)
-        if delta is not None:
-            return _delta(request, user, waiting, delta, since, live)
+    if since is not None and rows_shown(request):
+        response = _delta(request, user, since, live)
+        if response is not None:
+            return response
     context = {**_lists(user, since), **live, "preference": Preference.of(user)}
     template = "oncall/page.html#oncall-list" if request.htmx else "oncall/page.html"
     return render(request, template, context)
 
 
-def _delta(request, user, waiting, delta, since, live):
+def _delta(request, user, since, live):
     """A refresh of a page that shows cards: the cards it lacks or that changed, the order,
     the count, "as of" (as the list's refresh, alarms/live.changed_rows), made once for all
-    who watch the scope and ask the same (live.shared_refresh); then the person's "Mine".
-    What the first SHOWN waiting alarms are and how many wait is read once per version."""
-    resend, order = delta
+    who watch the scope and ask the same (live.shared_refresh); then the person's "Mine",
+    only when it is not what the page shows (its `m`). None when nothing waits any more:
+    the whole section says so."""
     version = live["version"]
 
     def answer(drawn):
+        waiting = _alarms(user)
+        current = counts.page_changes(waiting[:SHOWN], user, version)
+        delta = changed_rows(current, rows_shown(request), since)
+        if delta is None:
+            return None
+        resend, order = delta
         alarms = list(Alarm.objects.filter(id__in=resend))
-        context = (
-            live
-            | drawn
-            | {
-                "alarms": alarms,
-                "order": " ".join(order),
-                "count": counts.kept("oncall-count", user, version, waiting, waiting.count),
-                "fresh": {a.id for a in alarms if a.changed_at.timestamp() > since},
-                "oob": True,
-            }
-        )
+        context = live | drawn
+        context |= {
+            "alarms": alarms,
+            "order": " ".join(order),
+            "count": counts.kept("oncall-count", user, version, waiting, waiting.count),
+            "fresh": {a.id for a in alarms if a.changed_at.timestamp() > since},
+            "oob": True,
+        }
         response = render(request, "oncall/page.html#oncall-delta", context)
         response["X-Live-Delta"] = "1"
         return response
 
-    response = shared_refresh(request, user, version, (live["as_of"], live["sync_failing"]), answer)
-    mine = {"mine": list(_mine(user)[:SHOWN]), "oob": True}
-    response.content += render_to_string("oncall/page.html#oncall-mine", mine, request).encode()
+    sync = (live["as_of"], live["sync_failing"])
+    response = shared_refresh(request, user, version, sync, answer, personal=("m",))
+    if response is None:
+        return None
+    mine = _mine(user)[:SHOWN]
+    # Named by its user: the query is theirs alone, and compiling it for a key costs more.
+    pairs = counts.kept(
+        "mine", user, version, f"user {user.id}", lambda: list(mine.values_list("id", "changed_at"))
+    )
+    if request.GET.get("m") != _digest(pairs):
+        context = {"mine": list(mine), "mine_digest": _digest(pairs), "oob": True}
+        page = render_to_string("oncall/page.html#oncall-mine", context, request)
+        response.content += page.encode()
     return response
 
 

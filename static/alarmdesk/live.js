@@ -184,6 +184,9 @@
     if (!list) return; // the refresh itself, not a filter or a page
     event.detail.parameters.v = section.dataset.v || "";
     event.detail.parameters.t = section.dataset.t || "";
+    // On-call's "Mine" as the page shows it: sent again only when it changed.
+    const mine = section.querySelector("#oncall-mine");
+    if (mine) event.detail.parameters.m = mine.dataset.m || "";
     const body = section.querySelector(list.body);
     const shown = body ? items(body, list.prefix).filter((item) => !item.classList.contains("leaving")) : [];
     if (shown.length && section.dataset.whole !== "1") {

@@ -285,3 +285,32 @@ def test_watchers_of_one_scope_share_one_read_of_its_cards_per_version(own_clien
         reads.append(sum("LIMIT 100" in sql or "COUNT(" in sql for sql in waiting))
     assert reads[0] == 2  # the first read the waiting cards and their count...
     assert reads[1] == 0  # ...the second, another person, neither ("Mine" is their own)
+
+
+def test_mine_is_sent_again_only_when_it_changed(as_user, store):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Alarm.objects.update(changed_at=timezone.now() - timedelta(minutes=1))
+    client = as_user(TENANT)
+    page = client.get("/oncall/")
+    html = page.content.decode()
+    mine = re.search(r'<section id="oncall-mine"[^>]*data-m="([^"]*)"', html).group(1)
+    shown = " ".join(alarm_id for _, alarm_id in cards(page))
+    device = Alarm.objects.filter(originator_type="DEVICE").first().originator_name
+    sim(store, "/sim/alarms", {"device": device, "type": "Brand New", "severity": "MAJOR"})
+    sync.run_cycle()
+    headers = HTMX | {"X-Alarm-Rows": shown}
+
+    unchanged = client.get(f"{poll_url(html)}&m={mine}", headers=headers).content.decode()
+    assert 'id="oncall-mine"' not in unchanged
+    assert "Brand New" in unchanged
+
+    # Then the person claims one: their "Mine" is no longer what the page shows.
+    _, alarm_id = cards(page)[0]
+    client.post("/oncall/", {"alarm": alarm_id, "action": "claim", "text": ""})
+    changed = client.get(f"{poll_url(html)}&m={mine}", headers=headers).content.decode()
+    new_mine = re.search(r'<section id="oncall-mine"[^>]*data-m="([^"]*)"', changed).group(1)
+    assert new_mine != mine
+    assert f'id="mine-{alarm_id}"' in changed
