@@ -163,7 +163,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6390/0")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "alarmdesk.cache.RedisCache",  # Django's, keeping its client
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "alarmdesk",
         # Fail fast when Redis is unreachable: pages then fall back (no throttle, no cache)

@@ -290,3 +290,11 @@ def test_the_access_log_leaves_out_quiet_refreshes_only(monkeypatch):
     log.access(Answer(204), None, {"PATH_INFO": "/alarms/"}, 0.001)  # not htmx
     log.access(Answer(302), None, {"PATH_INFO": "/login/"}, 0.001)
     assert [environ.get("PATH_INFO") for environ in logged] == ["/alarms/", "/alarms/", "/login/"]
+
+
+def test_the_cache_keeps_its_redis_client_between_calls():
+    from django.core.cache import cache
+
+    cache.set("kept-client", 1, 10)
+    assert cache.get("kept-client") == 1
+    assert cache._cache.get_client() is cache._cache.get_client(write=True)
