@@ -123,6 +123,10 @@ class _Upstream(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keeps connections open, as gunicorn does
 
     def do_GET(self):
+        if "v=unchanged" in self.path:  # a live page's quiet refresh
+            self.send_response(204)
+            self.end_headers()
+            return
         seen = {
             "headers": {name.lower(): value for name, value in self.headers.items()},
             "port": self.client_address[1],
@@ -162,6 +166,7 @@ def site(tmp_path_factory):
     text = _replace(text, "server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream.server_port};")
     text = _replace(text, "root /opt/alarmdesk/var;", f"root {directory}/var;")
     text = _replace(text, "root /var/www/html;", f"root {directory}/www;")
+    text = _replace(text, "/var/log/nginx/access.log", f"{directory}/site-access.log")
     # This machine may have no IPv6; the IPv4 lines are the same servers.
     text = re.sub(r"^\s*listen \[::\]:.*$", "", text, flags=re.MULTILINE)
     text, http_count = re.subn(r"listen 80\b", f"listen 127.0.0.1:{http_port}", text)
@@ -200,6 +205,8 @@ def site(tmp_path_factory):
     context = ssl.create_default_context(cafile=str(certificate))
 
     class Site:
+        access_log = directory / "site-access.log"
+
         def https(self, name=NAME):
             return _SiteConnection(name, https_port, context)
 
@@ -268,6 +275,21 @@ def test_connections_to_the_app_are_kept_between_requests(site):
     # Two browsers, one connection to gunicorn: nginx sent both requests over it.
     assert json.loads(one)["port"] == json.loads(two)["port"]
     assert json.loads(two)["headers"].get("connection") is None  # not "close"
+
+
+def test_quiet_refreshes_are_left_out_of_the_access_log(site):
+    connection = site.https()
+    quiet, _ = _get(connection, "/alarms/?v=unchanged", {"HX-Request": "true"})
+    changed, _ = _get(connection, "/alarms/?v=changed", {"HX-Request": "true"})
+    page, _ = _get(connection, "/oncall/")
+    assert (quiet.status, changed.status, page.status) == (204, 200, 200)
+    deadline = time.monotonic() + 5
+    while "/oncall/" not in site.access_log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)  # nginx writes its log as each request ends
+    logged = site.access_log.read_text()
+    assert "v=changed" in logged
+    assert "/oncall/" in logged
+    assert "v=unchanged" not in logged
 
 
 def test_hashed_static_files_are_cached_for_good_and_sent_gzipped(site):
