@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from alarmdesk import livepoll
 from alarmdesk.livepoll import forget
 from alarmdesk.thingsboard import errors
 
@@ -94,4 +95,6 @@ def logout(request):
     forget(request.session.session_key)
     request.session.flush()
     messages.info(request, "You are signed out.")
-    return redirect(settings.LOGIN_URL)
+    response = redirect(settings.LOGIN_URL)
+    response.delete_cookie(livepoll.COOKIE, samesite="Lax")
+    return response

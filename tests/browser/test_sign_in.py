@@ -16,11 +16,14 @@ def test_signing_in_and_out_in_chromium(app, page, tbsim):
     expect(page).to_have_url(f"{app}/alarms/")
     expect(page.locator(".who")).to_contain_text("Tenant administrator")
     cookies = page.context.cookies()
-    assert {cookie["name"] for cookie in cookies} <= {"sessionid", "csrftoken"}
+    # The session's key, the CSRF token and the quiet refreshes' ticket (livepoll.py).
+    assert {cookie["name"] for cookie in cookies} <= {"sessionid", "csrftoken", "alarmdesk_live"}
     assert not any(cookie["value"].startswith("eyJ") for cookie in cookies)  # no JWT
+    assert all(c["httpOnly"] for c in cookies if c["name"] in ("sessionid", "alarmdesk_live"))
 
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{app}/login/")
+    assert "alarmdesk_live" not in {cookie["name"] for cookie in page.context.cookies()}
     page.goto(f"{app}/alarms/")
     expect(page).to_have_url(f"{app}/login/?next=%2Falarms%2F")
     assert page.console_errors == []
