@@ -51,3 +51,13 @@ def test_the_list_of_one_originator_finds_its_alarms_by_index(as_user):
     assert len(counted) >= 2
     for sql in counted:
         assert "originator_id" in searched_by(plan_of(sql)), sql
+
+
+def test_the_list_grouped_by_originator_reads_the_scope_by_index(as_user):
+    """Not the whole originator index in its order, which SQLite prefers for the grouping's
+    sake (217 ms instead of 42 at 100,000 alarms when the index came)."""
+    client = as_user(TENANT)
+    ran = [sql for sql in queries_on("tenant_id", client, "/alarms/?group=originator")]
+    headings = [sql for sql in ran if "OVER ()" in sql]
+    assert len(headings) == 1
+    assert "tenant_id" in searched_by(plan_of(headings[0]))
