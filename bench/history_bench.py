@@ -21,7 +21,8 @@ ThingsBoard). The export timed is the window of the last days holding about 100,
 while the export streams (Python allocations: what would grow with the rows), for a window
 a tenth as long and for the timed one, after one warm-up export; the rows are read 2,000
 at a time, so the peak is one batch whatever the count. The export is timed until its last
-byte is read.
+byte is read, in a run of its own without tracemalloc (which tracing every allocation made
+two to three times slower).
 """
 
 import argparse
@@ -161,15 +162,18 @@ def time_page(client, path, requests_):
     return harness.percentiles(samples)
 
 
-def export(client, path):
-    """(seconds, rows, tracemalloc peak in MB) for streaming one CSV to its end."""
-    tracemalloc.start()
+def export(client, path, traced=True):
+    """(seconds, rows, tracemalloc peak in MB or None) for streaming one CSV to its end."""
+    if traced:
+        tracemalloc.start()
     started = time.perf_counter()
     response = client.get(path)
     rows = sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1
     seconds = time.perf_counter() - started
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    peak = None
+    if traced:
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
     return seconds, rows, peak
 
 
@@ -244,12 +248,14 @@ def run(args, port, workdir, url, store_words):
     export(admin, f"/history/?since={small_since}&format=csv")  # warm: first-use imports
     small = export(admin, f"/history/?since={small_since}&format=csv")
     full = export(admin, f"/history/?since={timed_since}&format=csv")
+    timings = [export(admin, f"/history/?since={timed_since}&format=csv", traced=False)[0]]
+    timings.append(export(admin, f"/history/?since={timed_since}&format=csv", traced=False)[0])
     rows.append(
         (
-            f"export of {full[1]:,} rows (since {timed_since}): time",
-            f"{full[0]:.1f} s",
+            f"export of {full[1]:,} rows (since {timed_since}): time, two runs",
+            " and ".join(f"{seconds:.1f} s" for seconds in timings),
             "< 10 s",
-            "PASS" if full[0] < 10 else "FAIL",
+            "PASS" if max(timings) < 10 else "FAIL",
         )
     )
     grows = full[2] / max(small[2], 0.01)

@@ -9,7 +9,7 @@ PAGE_SIZE alarms as the list's own rows; the list filtered to the group has the 
 
 import hashlib
 
-from django.db.models import CharField, Count, F, Max, Min, Q, Window
+from django.db.models import CharField, Count, Max, Min, Q, UUIDField, Window
 from django.db.models.functions import Cast
 
 from .filters import PAGE_SIZE, page_and_pages
@@ -52,12 +52,12 @@ def _headings(alarms, field):
     by_rank = {
         f"rank{rank}": Count("id", filter=Q(severity_rank=rank)) for rank in range(len(SEVERITIES))
     }
-    # The type is grouped through a cast: grouped by the column, SQLite walks the whole type
-    # index to spare the GROUP BY a sort, reading every alarm of every status and customer
-    # (90 ms at 100,000 alarms, against 9 ms through the scope's own index).
-    grouped = alarms.order_by().values(
-        value=Cast(field, CharField()) if field == "type" else F(field)
-    )
+    # Grouped through a cast to the column's own type: grouped by the column, SQLite walks
+    # the whole index of the type (or of the originator) to spare the GROUP BY a sort,
+    # reading every alarm of every status and customer (type: 90 ms at 100,000 alarms, the
+    # originator: 217 ms, against 9 and 42 ms through the scope's own index).
+    output = CharField() if field == "type" else UUIDField()
+    grouped = alarms.order_by().values(value=Cast(field, output))
     names = ("name",) if field == "originator_id" else ()
     if names:
         # One name per originator, should its alarms disagree (a device renamed meanwhile).

@@ -75,6 +75,9 @@ class Alarm(models.Model):
             models.Index(fields=["tenant_id", "clear_ts"]),
             models.Index(fields=["type"]),
             models.Index(fields=["created_time"]),
+            # One originator's alarms (a few of a million): an open group's rows, the list
+            # filtered to it (where a group's "See all" leads), its name over that list.
+            models.Index(fields=["originator_id"]),
             # A scope's breakdown by severity and status (alarms/counts.py), read from the index
             # alone: 14 ms for 100,000 alarms on SQLite, against 150 ms through the table. The
             # severity before the status keeps SQLite from preferring these for the list's

@@ -1,6 +1,7 @@
 """/history/: how alarms were handled, for a time range, within the user's scope."""
 
 import csv
+import io
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlencode
 
@@ -233,20 +234,26 @@ def spreadsheet_safe(value):
 FORMULA_LEADS = tuple("=+-@\t\r\n")
 
 
-class _Echo:
-    def write(self, value):
-        return value
+# Rows read from the database at a time, and sent as one piece of the stream: a piece a
+# row cost a tenth of the export's time in its handling, and a write to the socket each.
+CSV_CHUNK = 2000
 
 
 def _csv(selected, titles):
-    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
+    def pieces():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
+        writer.writerow(COLUMNS)
+        rows = selected.values(*FIELDS).iterator(chunk_size=CSV_CHUNK)
+        for number, row in enumerate(rows, start=1):
+            writer.writerow([spreadsheet_safe(v) for v in table_row(row, titles)])
+            if number % CSV_CHUNK == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
 
-    def lines():
-        yield writer.writerow(COLUMNS)
-        for row in selected.values(*FIELDS).iterator(chunk_size=2000):
-            yield writer.writerow([spreadsheet_safe(v) for v in table_row(row, titles)])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(pieces(), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="alarmdesk-history-{stamp}.csv"'
     return response
