@@ -28,6 +28,7 @@ What a ticket lets a copy of both cookies learn, until it expires: that nothing 
 the scope, and the sync's time. Every alarm, count and change goes through Django.
 """
 
+import functools
 import hashlib
 import hmac
 import json
@@ -187,7 +188,7 @@ class QuietRefresh:
             return None
         if _digest(session_key) in ended or counter != version:
             return None
-        return [*self.headers, ("Expires", http_date(int(time.time()))), *status]
+        return [*self.headers, ("Expires", _expires(int(time.time()))), *status]
 
     def _read(self, counter_key):
         """(the scope's counter, the sync's headers, the sessions ended), as read from Redis
@@ -207,6 +208,12 @@ class QuietRefresh:
             self._ended = frozenset(member.decode() for member in ended)
             self._read_at = now
             return counters[counter_key], self._status, self._ended
+
+
+@functools.lru_cache(maxsize=2)
+def _expires(second):
+    """The Expires header Django's add_never_cache_headers writes: now, as an HTTP date."""
+    return http_date(second)
 
 
 def _sync_headers(status):
