@@ -7,7 +7,11 @@ made for 20 refreshes). This one keeps a client per connection pool; redis.Redis
 share, and Django already keeps one cache object per thread.
 """
 
+import logging
+
 from django.core.cache.backends import redis as django_redis
+
+log = logging.getLogger(__name__)
 
 
 class _Client(django_redis.RedisCacheClient):
@@ -24,3 +28,13 @@ class RedisCache(django_redis.RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = _Client
+
+
+def quietly(operation, *args, failed=None, what="a page"):
+    """operation(*args), a call to the cache; Redis failing gives `failed` (and a warning that
+    names `what` the cache was for), never an error page."""
+    try:
+        return operation(*args)
+    except Exception:
+        log.warning("cache unavailable for %s", what, exc_info=True)
+        return failed

@@ -35,13 +35,17 @@ import json
 import logging
 import threading
 import time
+from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponse
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import salted_hmac
 from django.utils.http import http_date
 
+from alarmdesk.cache import quietly
 from alarmdesk.redis_client import get_redis, key
 
 log = logging.getLogger(__name__)
@@ -56,30 +60,37 @@ READ_SECONDS = 0.25
 # How long a ticket answers; Django gives a new one when half of it is spent.
 TICKET_SECONDS = 3600
 ENDED = key("live", "ended")  # sorted set: digests of sessions ended, by when
+# Rendered in place of the CSRF token in an answer shared between sessions (alarms/live.py);
+# each answer gets its own session's token instead (any masking of its secret is valid).
+CSRF_PLACEHOLDER = "csrf-token-of-the-session-that-receives-this"
 
 
-def _signature(kind, scope_id, expires, session_key):
-    message = f"{kind}.{scope_id}.{expires}.{session_key}"
+def _signature(kind, scope_id, expires, fresh, session_key):
+    message = f"{kind}.{scope_id}.{expires}.{fresh}.{session_key}"
     return salted_hmac(_SALT, message, algorithm="sha256").hexdigest()[:32]
 
 
-def ticket_for(kind, scope_id, expires, session_key):
-    return f"{kind}.{scope_id}.{expires}.{_signature(kind, scope_id, expires, session_key)}"
+def ticket_for(kind, scope_id, expires, fresh, session_key):
+    signature = _signature(kind, scope_id, expires, fresh, session_key)
+    return f"{kind}.{scope_id}.{expires}.{fresh}.{signature}"
 
 
 def read_ticket(value, session_key, now=None):
-    """(kind, scope id) of a ticket valid now for this session key, else None."""
+    """(kind, scope id, until when the session counts as confirmed) of a ticket valid now
+    for this session key, else None."""
     if not value or not session_key:
         return None
     parts = value.split(".")
-    if len(parts) != 4:
+    if len(parts) != 5:
         return None
-    kind, scope_id, expires, signature = parts
-    if kind not in SCOPES or not expires.isdigit() or int(expires) <= (now or time.time()):
+    kind, scope_id, expires, fresh, signature = parts
+    if kind not in SCOPES or not expires.isdigit() or not fresh.isdigit():
         return None
-    if not hmac.compare_digest(signature, _signature(kind, scope_id, expires, session_key)):
+    if int(expires) <= (now or time.time()):
         return None
-    return kind, scope_id
+    if not hmac.compare_digest(signature, _signature(kind, scope_id, expires, fresh, session_key)):
+        return None
+    return kind, scope_id, int(fresh)
 
 
 def _digest(session_key):
@@ -105,21 +116,23 @@ def forget(session_key):
         log.warning("Redis unavailable: a live ticket outlives its session", exc_info=True)
 
 
-def issue(request, response, scope):
-    """Give the answer to a live page's request a ticket for its quiet refreshes, unless the
-    one it sent is still good for half its life. `scope` is access.scope_of(user)."""
+def issue(request, response, scope, confirmed_at):
+    """Give the answer to a live page's request a ticket for its refreshes, unless the one it
+    sent is still good for half its life and says the same. `scope` is access.scope_of(user);
+    `confirmed_at`, when the session was last confirmed with ThingsBoard."""
     kind, scope_id = scope
     session_key = request.session.session_key
     now = time.time()
     expires = int(min(now + TICKET_SECONDS, request.session.get_expiry_date().timestamp()))
+    fresh = int(confirmed_at + settings.ALARMDESK_SESSION_CHECK_SECONDS)
     if kind not in SCOPES or not scope_id or not session_key or expires <= now:
         return response
     sent = request.COOKIES.get(COOKIE, "")
-    if read_ticket(sent, session_key, now=now + TICKET_SECONDS / 2) == (kind, str(scope_id)):
+    if read_ticket(sent, session_key, now=now + TICKET_SECONDS / 2) == (kind, str(scope_id), fresh):
         return response
     response.set_cookie(
         COOKIE,
-        ticket_for(kind, scope_id, expires, session_key),
+        ticket_for(kind, scope_id, expires, fresh, session_key),
         max_age=max(1, expires - int(time.time())),
         path="/",
         secure=settings.SESSION_COOKIE_SECURE,
@@ -129,26 +142,48 @@ def issue(request, response, scope):
     return response
 
 
+def shared_key(path, params, rows, mine, kind, scope_id, version, live):
+    """The cache key of a changed refresh's answer (alarms/live.shared_refresh): `params`,
+    the query's (name, value) pairs but `v` and the personal ones, sorted; `rows`, the
+    X-Alarm-Rows header; `mine`, the user's id when a parameter means them, else ""; `live`,
+    (the sync's last success, whether it is failing)."""
+    parts = [path, params, rows, mine, live]
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+    return f"live:answer:{kind}:{scope_id}:{version}:{digest}"
+
+
 class QuietRefresh:
-    """WSGI middleware: a live page's refresh whose scope has not moved gets its 204 here.
+    """WSGI middleware: a live page's refresh whose scope has not moved gets its 204 here,
+    and a list's refresh whose changed answer Django already made for this view gets it.
 
     The 204 is Django's own: the headers of the first 204 Django gave a refresh in this
     process (no caching, Vary, the security headers and the CSP, as the middleware wrote
     them), less what is per answer (the date, the sync's headers, cookies), are kept and
-    sent again; until Django has given one, every refresh goes to Django."""
+    sent again; until Django has given one, every refresh goes to Django. So with a changed
+    answer: the one Django made for everyone asking the same of the scope at this version
+    (alarms/live.shared_refresh), with the headers of Django's first such answer and
+    compressed as Django's middleware would, is sent here only while the session counts as
+    confirmed with ThingsBoard (the ticket says until when), never when a parameter means
+    the user ("me") or the answer holds a CSRF token, and never for on-call (whose "Mine" is
+    the person's own): those go to Django."""
 
     PER_ANSWER = {"expires", "date", "set-cookie", "x-sync-as-of", "x-sync-failing"}
+    PER_DELTA = {"content-length", "content-encoding", "content-type", "x-live-delta"}
+    SHARED_PATH = "/alarms/"
 
     def __init__(self, application):
         self.application = application
         self.headers = None
+        self.delta_headers = None
         from alarmdesk.alarms.sync import STATUS_KEY  # Django is set up by now
+        from alarmdesk.compression import CompressionMiddleware
 
         self.status_key = STATUS_KEY
+        self.compression = CompressionMiddleware(lambda request: None)
         self._lock = threading.Lock()
         self._read_at = float("-inf")
         self._counters = {}  # a scope's Redis key -> its counter as read, or None: not asked
-        self._status = []
+        self._status = ([], (None, False))
         self._ended = frozenset()
 
     def __call__(self, environ, start_response):
@@ -158,41 +193,84 @@ class QuietRefresh:
             and environ.get("PATH_INFO") in PATHS
         ):
             return self.application(environ, start_response)
-        headers = self.quiet(environ) if self.headers is not None else None
-        if headers is not None:
-            start_response("204 No Content", headers)
-            return []
-        return self.application(environ, self._learning(start_response))
+        answer = self.answer(environ) if self.headers or self.delta_headers else None
+        if answer is not None:
+            status, headers, body = answer
+            start_response(status, headers)
+            return [body] if body else []
+        return self.application(environ, self._learning(environ, start_response))
 
-    def _learning(self, start_response):
+    def _learning(self, environ, start_response):
         def learn(status, headers, exc_info=None):
             if status.startswith("204") and self.headers is None:
                 self.headers = [(n, v) for n, v in headers if n.lower() not in self.PER_ANSWER]
+            if (
+                status.startswith("200")
+                and self.delta_headers is None
+                and environ.get("PATH_INFO") == self.SHARED_PATH
+                and ("X-Live-Delta", "1") in headers
+            ):
+                left_out = self.PER_ANSWER | self.PER_DELTA
+                self.delta_headers = [(n, v) for n, v in headers if n.lower() not in left_out]
             return start_response(status, headers, exc_info)
 
         return learn
 
-    def quiet(self, environ):
-        """The 204's headers if this refresh may be answered here, else None."""
-        version = _last_value(environ.get("QUERY_STRING", ""), "v")
+    def answer(self, environ):
+        """(status, headers, body) if this refresh may be answered here, else None."""
+        query = environ.get("QUERY_STRING", "")
+        version = _last_value(query, "v")
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
         session_key = cookies.get(settings.SESSION_COOKIE_NAME)
-        scope = read_ticket(cookies.get(COOKIE), session_key)
-        if not version or scope is None or not _allowed(environ):
+        ticket = read_ticket(cookies.get(COOKIE), session_key)
+        if not version or ticket is None or not _allowed(environ):
             return None
-        counter_key = key("scope", *scope)
+        kind, scope_id, fresh = ticket
         try:
-            counter, status, ended = self._read(counter_key)
+            counter, (sync_headers, live), ended = self._read(key("scope", kind, scope_id))
         except Exception:
-            log.warning("Redis unavailable for a quiet refresh: Django answers", exc_info=True)
+            log.warning("Redis unavailable for a live refresh: Django answers", exc_info=True)
             return None
-        if _digest(session_key) in ended or counter != version:
+        if _digest(session_key) in ended:
             return None
-        return [*self.headers, ("Expires", _expires(int(time.time()))), *status]
+        if counter == version:
+            if self.headers is None:
+                return None
+            headers = [*self.headers, ("Expires", _expires(int(time.time()))), *sync_headers]
+            return "204 No Content", headers, b""
+        if fresh <= time.time() or environ.get("PATH_INFO") != self.SHARED_PATH:
+            return None
+        return self.shared(environ, query, kind, scope_id, counter, live)
+
+    def shared(self, environ, query, kind, scope_id, version, live):
+        """The changed answer Django made for this very request at this version, if it did."""
+        if self.delta_headers is None:
+            return None
+        params = parse_qsl(query, keep_blank_values=True)
+        if any(value == "me" for _, value in params):
+            return None
+        params = sorted((name, value) for name, value in params if name != "v")
+        rows = environ.get("HTTP_X_ALARM_ROWS", "")
+        cache_key = shared_key(
+            environ["PATH_INFO"], params, rows, "", kind, scope_id, version, live
+        )
+        kept = quietly(cache.get, cache_key, what="a live refresh")
+        if kept is None:
+            return None
+        content, kept_headers = kept
+        if CSRF_PLACEHOLDER.encode() in content:
+            return None
+        response = HttpResponse(content)
+        for name, value in [*kept_headers.items(), *self.delta_headers]:
+            response[name] = value
+        response = self.compression.process_response(_Request(environ), response)
+        headers = [*response.items(), ("Expires", _expires(int(time.time())))]
+        return "200 OK", headers, response.content
 
     def _read(self, counter_key):
-        """(the scope's counter, the sync's headers, the sessions ended), as read from Redis
-        at most READ_SECONDS ago: one round trip for every scope this process has seen."""
+        """(the scope's counter, (the sync's headers, (its last success, whether failing)),
+        the sessions ended), as read from Redis at most READ_SECONDS ago: one round trip for
+        every scope this process has seen."""
         now = time.monotonic()
         with self._lock:
             if now - self._read_at < READ_SECONDS and counter_key in self._counters:
@@ -204,10 +282,17 @@ class QuietRefresh:
         values, ended = pipe.execute()
         counters = {k: (v or b"0").decode() for k, v in zip(keys, values, strict=False)}
         with self._lock:
-            self._counters, self._status = counters, _sync_headers(values[-1])
+            self._counters, self._status = counters, _sync_status(values[-1])
             self._ended = frozenset(member.decode() for member in ended)
             self._read_at = now
             return counters[counter_key], self._status, self._ended
+
+
+class _Request:
+    """What the compression middleware reads of a request: its META."""
+
+    def __init__(self, environ):
+        self.META = environ
 
 
 @functools.lru_cache(maxsize=2)
@@ -216,15 +301,16 @@ def _expires(second):
     return http_date(second)
 
 
-def _sync_headers(status):
-    """What live.unchanged says of the sync: its last success, and whether it is failing."""
+def _sync_status(status):
+    """(what live.unchanged says of the sync: its last success, and whether it is failing;
+    the same as scope_version gives them)."""
     published = json.loads(status) if status else {}
     headers = []
     if published.get("last_success"):
         headers.append(("X-Sync-As-Of", published["last_success"]))
     if published.get("last_error"):
         headers.append(("X-Sync-Failing", "1"))
-    return headers
+    return headers, (published.get("last_success"), bool(published.get("last_error")))
 
 
 def _last_value(query, name):

@@ -2,6 +2,7 @@
 application as gunicorn calls it, against the simulator and a real Redis."""
 
 import re
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -157,13 +158,15 @@ def test_without_a_good_ticket_django_answers(as_user, app):
     cookies, version, _ = signed_in(as_user, TENANT)
     other, _, _ = signed_in(as_user, CUSTOMER_A)
     refresh(app, cookies, version)
-    kind, scope_id, expires, signature = cookies[livepoll.COOKIE].split(".")
+    kind, scope_id, expires, fresh, signature = cookies[livepoll.COOKIE].split(".")
+    later = int(expires) + 600
     altered = [
         {"sessionid": cookies["sessionid"]},  # no ticket
         {**cookies, "sessionid": other["sessionid"]},  # another session's ticket
-        {**cookies, livepoll.COOKIE: f"customer.{scope_id}.{expires}.{signature}"},
-        {**cookies, livepoll.COOKIE: f"{kind}.{scope_id}.{int(expires) + 600}.{signature}"},
-        {**cookies, livepoll.COOKIE: f"{kind}.{scope_id}.{expires}.{'0' * 32}"},
+        {**cookies, livepoll.COOKIE: f"customer.{scope_id}.{expires}.{fresh}.{signature}"},
+        {**cookies, livepoll.COOKIE: f"{kind}.{scope_id}.{later}.{fresh}.{signature}"},
+        {**cookies, livepoll.COOKIE: f"{kind}.{scope_id}.{expires}.{later}.{signature}"},
+        {**cookies, livepoll.COOKIE: f"{kind}.{scope_id}.{expires}.{fresh}.{'0' * 32}"},
         {**cookies, livepoll.COOKIE: "tenant.x"},
     ]
     for number, sent in enumerate(altered, start=2):
@@ -298,3 +301,129 @@ def test_the_cache_keeps_its_redis_client_between_calls():
     cache.set("kept-client", 1, 10)
     assert cache.get("kept-client") == 1
     assert cache._cache.get_client() is cache._cache.get_client(write=True)
+
+
+# --- a changed refresh whose answer Django already made for this view ------------------------
+
+
+def list_refresh(app, cookies, url, rows, **extra):
+    """A list refresh as live.js sends it, through `app`: (status, headers, body decoded)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(url)
+    headers = {"HTTP_X_ALARM_ROWS": " ".join(rows), "HTTP_HX_REQUEST": "true", **extra}
+    status, answer_headers, body = call(
+        app, parts.path, cookies, dict(parse_qsl(parts.query)), **headers
+    )
+    if answer_headers.get("content-encoding") == "br":
+        import brotli
+
+        body = brotli.decompress(body)
+    return status, answer_headers, body.decode()
+
+
+def followed(url, body):
+    delta = re.search(r'<template id="alarm-delta"[^>]*>', body).group(0)
+    version = re.search(r'data-v="([^"]*)"', delta).group(1)
+    drawn = re.search(r'data-t="([^"]*)"', delta).group(1)
+    url = re.sub(r"([?&])v=[^&]*", rf"\g<1>v={version}", url)
+    return re.sub(r"([?&])t=[^&]*", rf"\g<1>t={drawn}", url)
+
+
+def two_watchers(own_client, store, app):
+    """Two people of the tenant watching the list, their refresh URLs and rows after one
+    change (their `t` then the same: the version's first drawing); Django has answered."""
+    from tests.alarms.test_views import ROW_ID, live_poll
+
+    watchers = []
+    for persona in (TENANT, ("olivia.ops@thingsboard.org", "tenant")):
+        client = own_client(persona)
+        page = client.get("/alarms/").content.decode()
+        cookies = {name: morsel.value for name, morsel in client.cookies.items()}
+        watchers.append([cookies, live_poll(page), ROW_ID.findall(page)])
+    ack_one(store)
+    for watcher in watchers:
+        _, headers, body = list_refresh(app, *watcher)
+        assert headers.get("x-live-delta") == "1"
+        watcher[1] = followed(watcher[1], body)
+    assert watchers[0][1] == watchers[1][1]
+    return watchers
+
+
+def ack_one(store):
+    from alarmdesk.alarms import sync
+    from alarmdesk.alarms.models import Alarm
+    from tests.alarms.test_views import tb_as
+
+    alarm = Alarm.objects.filter(cleared=False, acknowledged=False).order_by("severity_rank")[0]
+    tb_as(store, TENANT).post(f"/api/alarm/{alarm.id}/ack").raise_for_status()
+    sync.run_cycle()
+    return alarm
+
+
+@pytest.fixture
+def quiet_while(store):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from alarmdesk.alarms.models import Alarm
+
+    Alarm.objects.update(changed_at=timezone.now() - timedelta(minutes=1))
+
+
+def test_a_changed_refresh_django_made_for_this_view_is_answered_before_django(
+    own_client, store, app, quiet_while
+):
+    watchers = two_watchers(own_client, store, app)
+    alarm = ack_one(store)
+    calls = app.application.calls
+    first = list_refresh(app, *watchers[0], HTTP_ACCEPT_ENCODING="br")
+    assert app.application.calls == calls + 1  # Django made it
+    second = list_refresh(app, *watchers[1], HTTP_ACCEPT_ENCODING="br")
+    assert app.application.calls == calls + 1  # and it was handed out here
+    assert second[0] == 200
+    assert second[2] == first[2]
+    assert str(alarm.id) in second[2]
+    assert second[1]["content-encoding"] == "br"
+
+    def kept(headers):
+        left = PER_ANSWER | {"content-encoding", "vary"}
+        return {name: value for name, value in headers.items() if name not in left}
+
+    assert kept(second[1]) == kept(first[1])
+
+
+def test_a_changed_refresh_goes_to_django_once_the_session_is_due_for_confirmation(
+    own_client, store, app, quiet_while, monkeypatch, settings
+):
+    watchers = two_watchers(own_client, store, app)
+    ack_one(store)
+    list_refresh(app, *watchers[0])
+    calls = app.application.calls
+    later = livepoll.time.time() + settings.ALARMDESK_SESSION_CHECK_SECONDS + 1
+    clock = type("Clock", (), {"time": staticmethod(lambda: later), "monotonic": time.monotonic})
+    monkeypatch.setattr(livepoll, "time", clock)  # this module's clock only: Django's stays
+    status, _, _ = list_refresh(app, *watchers[1])
+    assert app.application.calls == calls + 1
+    assert status == 200
+
+
+def test_an_answer_for_me_or_on_call_is_never_handed_out_before_django(own_client, store, app):
+    cookies_seen = []
+    for persona in (TENANT, ("olivia.ops@thingsboard.org", "tenant")):
+        client = own_client(persona)
+        client.get("/alarms/")
+        cookies_seen.append({name: morsel.value for name, morsel in client.cookies.items()})
+    for path, query in (("/alarms/", {"assignee": "me", "t": "1"}), ("/oncall/", {"t": "1"})):
+        calls = app.application.calls
+        for cookies in cookies_seen:
+            call(
+                app,
+                path,
+                cookies,
+                {**query, "v": "0"},
+                HTTP_HX_REQUEST="true",
+                HTTP_X_ALARM_ROWS="x",
+            )
+        assert app.application.calls == calls + 2

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db.models import Count, Q
 
+from alarmdesk.cache import quietly
 from alarmdesk.redis_client import get_redis
 
 from .access import scope_alarms, scope_of
@@ -172,8 +173,4 @@ _FAILED = object()
 
 def _cache(operation, *args):
     """A cache call that Redis failing turns into _FAILED (logged), never an error page."""
-    try:
-        return operation(*args)
-    except Exception:
-        log.warning("cache unavailable for the list's counts", exc_info=True)
-        return _FAILED
+    return quietly(operation, *args, failed=_FAILED, what="the list's counts")

@@ -1,12 +1,13 @@
 """The list's filters, sort and page, parsed from the URL (DESIGN.md, "URLs")."""
 
-import logging
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.core.cache import cache
 from django.db.models import Q
+
+from alarmdesk.cache import quietly
 
 from .access import scope_of, visible_alarms
 from .models import FALSE, SEVERITIES, TRUE
@@ -46,7 +47,6 @@ SORT_LABELS = {
 }
 # What the list may be grouped by (alarmdesk/alarms/groups.py): URL value -> words.
 GROUPINGS = {"originator": "Originator", "type": "Type"}
-log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 CHOICES_SECONDS = 600
 # The dates a user may type: ThingsBoard's times are epoch ms, so nothing is before 1970;
@@ -80,12 +80,7 @@ def filter_choices(user, version):
 
 
 def _cache(operation, *args):
-    """A cache call that Redis failing turns into a miss, never into an error page."""
-    try:
-        return operation(*args)
-    except Exception:
-        log.warning("cache unavailable for the filter choices", exc_info=True)
-        return None
+    return quietly(operation, *args, what="the filter choices")
 
 
 def to_ms(moment):

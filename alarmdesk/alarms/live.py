@@ -1,7 +1,6 @@
 """What a live page polls: its scope's change counter and the sync's freshness, in one
 Redis round trip, so an unchanged refresh costs almost nothing."""
 
-import hashlib
 import json
 import logging
 import time
@@ -12,7 +11,8 @@ from django.http import HttpResponse
 from django.middleware.csrf import get_token
 
 from alarmdesk.accounts.tokens import SESSION_KEY
-from alarmdesk.livepoll import issue
+from alarmdesk.cache import quietly
+from alarmdesk.livepoll import CSRF_PLACEHOLDER, issue, shared_key
 from alarmdesk.redis_client import get_redis
 
 from .access import scope_of
@@ -27,9 +27,6 @@ MAX_ROWS_SHOWN = 200
 DELTA_MARGIN_SECONDS = 10
 # How long a shared answer to a refresh is kept: it dies with its version anyway.
 SHARED_SECONDS = 60
-# Rendered in place of the CSRF token in an answer shared between sessions; each answer
-# gets its own session's token instead (any masking of the session's secret is valid).
-CSRF_PLACEHOLDER = "csrf-token-of-the-session-that-receives-this"
 
 
 def scope_version(user):
@@ -97,14 +94,14 @@ def unchanged(as_of, sync_failing):
 
 def issues_ticket(view):
     """A live page's view (under tb_login_required): its answers to GET carry the ticket that
-    lets its quiet refreshes be answered before Django (alarmdesk/livepoll.py)."""
+    lets its refreshes be answered before Django when they may be (alarmdesk/livepoll.py)."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
-        signed_in = SESSION_KEY in request.session
-        if request.method == "GET" and response.status_code in (200, 204) and signed_in:
-            issue(request, response, scope_of(request.tb_user))
+        data = request.session.get(SESSION_KEY)
+        if request.method == "GET" and response.status_code in (200, 204) and data:
+            issue(request, response, scope_of(request.tb_user), data["confirmed_at"])
         return response
 
     return wrapper
@@ -154,13 +151,11 @@ def shared_refresh(request, user, version, live, render_answer, personal=()):
 
 
 def _shared_key(request, user, kind, scope_id, version, live, left_out):
-    params = sorted(
-        (k, v) for k, values in request.GET.lists() if k not in left_out for v in values
-    )
+    pairs = ((k, v) for k, values in request.GET.lists() if k not in left_out for v in values)
+    params = sorted(pairs)
     mine = user.id if any(v == "me" for _, v in params) else ""
-    parts = [request.path, params, request.headers.get("X-Alarm-Rows", ""), mine, live]
-    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
-    return f"live:answer:{kind}:{scope_id}:{version}:{digest}"
+    rows = request.headers.get("X-Alarm-Rows", "")
+    return shared_key(request.path, params, rows, mine, kind, scope_id, version, live)
 
 
 def _drawn_at(kind, scope_id, version):
@@ -175,8 +170,4 @@ def _drawn_at(kind, scope_id, version):
 
 
 def _quietly(operation, *args):
-    try:
-        return operation(*args)
-    except Exception:
-        log.warning("cache unavailable for a live refresh", exc_info=True)
-        return None
+    return quietly(operation, *args, what="a live refresh")
