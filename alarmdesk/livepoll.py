@@ -1,31 +1,37 @@
-"""The quiet refresh, answered before Django.
+"""The live pages' refreshes, answered before Django where Django's answer is known.
 
 An open list or on-call page asks every ALARMDESK_LIVE_SECONDS whether its scope changed
 (GET with HX-Request and the page's `v`), and almost always nothing did. Django's answer to
 that, a 204, costs its whole middleware stack and a session read from the database; this
 WSGI middleware gives the same 204 for a fraction of it, from what it read of Redis at most
 READ_SECONDS ago (the scopes' change counters, the sync's status, the sessions ended), with
-no database and, for nearly every refresh, no round trip at all.
+no database and, for nearly every refresh, no round trip at all. When the scope did change,
+a list's refresh whose answer Django already made for the same view at this version
+(alarms/live.shared_refresh) is handed out here too.
 
-It may answer only where Django would answer 204 to a session that may read the page, so it
-takes the session's word from a ticket that Django issued (`issue`), never from the request
-alone: a cookie naming the session's scope (the tenant's or one customer's change counter),
-valid for TICKET_SECONDS (and never past the session), signed with a key derived from
-SECRET_KEY and bound to the session cookie's value; and only while the session is not among
-those ended: signing out, a refusal by ThingsBoard and a new sign-in (`forget`) add it to a
-set in Redis that every web process reads, so its ticket stops answering within
-READ_SECONDS. Anything else (no ticket, a ticket for another session, expired or altered, a
-changed scope, a session ended, Redis failing, plain HTTP where HTTPS is required, a host not
-allowed) goes to Django, which answers and issues a new ticket.
+It may answer only where Django would give that answer to a session that may read the
+page, so it takes the session's word from a ticket that Django issued (`issue`), never from
+the request alone: a cookie naming the session's scope (the tenant's or one customer's
+change counter) and until when the session counts as confirmed with ThingsBoard (its last
+confirmation plus ALARMDESK_SESSION_CHECK_SECONDS), valid for TICKET_SECONDS (never past
+the session), signed with a key derived from SECRET_KEY and bound to the session cookie's
+value; and only while the session is not among those ended: signing out, a refusal by
+ThingsBoard and a new sign-in (`forget`) add it to a set in Redis that every web process
+reads, so its ticket stops answering within READ_SECONDS. Anything else (no ticket, a
+ticket for another session, expired or altered, a session ended, Redis failing, plain HTTP
+where HTTPS is required, a host not allowed, a change whose answer is not kept or whose
+session is due for confirmation) goes to Django, which answers and issues a new ticket.
 
 A quiet refresh does not confirm the session with ThingsBoard (accounts/tokens.py): it
-carries no alarm. The first refresh that does, any change in the scope, goes to Django,
-which confirms the session first when ALARMDESK_SESSION_CHECK_SECONDS have passed, so a
-disabled user's open page is signed out before it shows anything new; confirming every open
-page every two minutes only to say "nothing changed" was most of the cost of 10,000 of them.
+carries no alarm. A refresh that shows a change is answered here only while the session
+counts as confirmed, else by Django, which confirms it first, so a disabled user's open
+page is signed out before it shows anything new after ALARMDESK_SESSION_CHECK_SECONDS, as
+on every other page; confirming every open page every two minutes only to say "nothing
+changed" was most of the cost of 10,000 of them.
 
-What a ticket lets a copy of both cookies learn, until it expires: that nothing changed in
-the scope, and the sync's time. Every alarm, count and change goes through Django.
+What a ticket lets a copy of both cookies learn, until it expires or the session ends: that
+nothing changed in the scope, the sync's time, and, while the session counts as confirmed,
+the rows its own list would show.
 """
 
 import functools
