@@ -270,6 +270,7 @@ class QuietRefresh:
         for name, value in [*kept_headers.items(), *self.delta_headers]:
             response[name] = value
         response = self.compression.process_response(_Request(environ), response)
+        response["Content-Length"] = str(len(response.content))
         headers = [*response.items(), ("Expires", _expires(int(time.time())))]
         return "200 OK", headers, response.content
 

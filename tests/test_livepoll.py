@@ -386,6 +386,11 @@ def test_a_changed_refresh_django_made_for_this_view_is_answered_before_django(
     assert second[2] == first[2]
     assert str(alarm.id) in second[2]
     assert second[1]["content-encoding"] == "br"
+    plain = list_refresh(app, *watchers[1])  # no Accept-Encoding: as it is, with its length
+    assert app.application.calls == calls + 1
+    assert plain[2] == first[2]
+    assert "content-encoding" not in plain[1]
+    assert int(plain[1]["content-length"]) == len(plain[2].encode())
 
     def kept(headers):
         left = PER_ANSWER | {"content-encoding", "vary"}
