@@ -148,6 +148,14 @@ def issue(request, response, scope, confirmed_at):
     return response
 
 
+def shared_params(pairs, left_out):
+    """(the query's (name, value) pairs but those `left_out`, sorted; whether a value means
+    the user: "me"), as a changed refresh's answer is kept under them (`shared_key`)."""
+    pairs = list(pairs)
+    means_me = any(value == "me" for _, value in pairs)
+    return sorted((name, value) for name, value in pairs if name not in left_out), means_me
+
+
 def shared_key(path, params, rows, mine, kind, scope_id, version, live):
     """The cache key of a changed refresh's answer (alarms/live.shared_refresh): `params`,
     the query's (name, value) pairs but `v` and the personal ones, sorted; `rows`, the
@@ -181,9 +189,11 @@ class QuietRefresh:
         self.application = application
         self.headers = None
         self.delta_headers = None
-        from alarmdesk.alarms.sync import STATUS_KEY  # Django is set up by now
+        from alarmdesk.alarms.store import scope_key  # Django is set up by now
+        from alarmdesk.alarms.sync import STATUS_KEY
         from alarmdesk.compression import CompressionMiddleware
 
+        self.scope_key = scope_key
         self.status_key = STATUS_KEY
         self.compression = CompressionMiddleware(lambda request: None)
         self._lock = threading.Lock()
@@ -233,7 +243,7 @@ class QuietRefresh:
             return None
         kind, scope_id, fresh = ticket
         try:
-            counter, (sync_headers, live), ended = self._read(key("scope", kind, scope_id))
+            counter, (sync_headers, live), ended = self._read(self.scope_key(kind, scope_id))
         except Exception:
             log.warning("Redis unavailable for a live refresh: Django answers", exc_info=True)
             return None
@@ -252,10 +262,9 @@ class QuietRefresh:
         """The changed answer Django made for this very request at this version, if it did."""
         if self.delta_headers is None:
             return None
-        params = parse_qsl(query, keep_blank_values=True)
-        if any(value == "me" for _, value in params):
+        params, means_me = shared_params(parse_qsl(query, keep_blank_values=True), {"v"})
+        if means_me:
             return None
-        params = sorted((name, value) for name, value in params if name != "v")
         rows = environ.get("HTTP_X_ALARM_ROWS", "")
         cache_key = shared_key(
             environ["PATH_INFO"], params, rows, "", kind, scope_id, version, live
@@ -308,16 +317,23 @@ def _expires(second):
     return http_date(second)
 
 
-def _sync_status(status):
-    """(what live.unchanged says of the sync: its last success, and whether it is failing;
-    the same as scope_version gives them)."""
+def sync_state(status):
+    """(the sync's last success as ISO 8601 or None, whether its last run failed) from the
+    status it publishes in Redis (sync.STATUS_KEY's value, or None)."""
     published = json.loads(status) if status else {}
-    headers = []
-    if published.get("last_success"):
-        headers.append(("X-Sync-As-Of", published["last_success"]))
-    if published.get("last_error"):
-        headers.append(("X-Sync-Failing", "1"))
-    return headers, (published.get("last_success"), bool(published.get("last_error")))
+    return published.get("last_success"), bool(published.get("last_error"))
+
+
+def sync_headers(as_of, failing):
+    """What a 204 to a refresh says of the sync, for the page's "as of" and banner."""
+    headers = [("X-Sync-As-Of", as_of)] if as_of else []
+    return [*headers, ("X-Sync-Failing", "1")] if failing else headers
+
+
+def _sync_status(status):
+    """(the sync's headers, its state), as _read keeps them."""
+    state = sync_state(status)
+    return sync_headers(*state), state
 
 
 def _last_value(query, name):

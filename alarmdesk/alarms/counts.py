@@ -106,7 +106,7 @@ def count_scopes(tenant_id, customer_ids):
 
 def page_changes(on_page, user, version):
     """[(id, changed_at)] of the alarms of `on_page` (a slice of a list, in its order), read
-    once per version: what a live refresh compares the page it shows with (views._delta),
+    once per version: what a live refresh compares the page it shows with (live.changed_rows),
     and the page's ids when no index serves its filter. Kept under the very SQL it ran, so
     the watchers of one view share it, and nobody else."""
     return kept(

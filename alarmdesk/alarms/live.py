@@ -1,7 +1,6 @@
 """What a live page polls: its scope's change counter and the sync's freshness, in one
 Redis round trip, so an unchanged refresh costs almost nothing."""
 
-import json
 import logging
 import time
 from functools import wraps
@@ -12,7 +11,14 @@ from django.middleware.csrf import get_token
 
 from alarmdesk.accounts.tokens import SESSION_KEY
 from alarmdesk.cache import quietly
-from alarmdesk.livepoll import CSRF_PLACEHOLDER, issue, shared_key
+from alarmdesk.livepoll import (
+    CSRF_PLACEHOLDER,
+    issue,
+    shared_key,
+    shared_params,
+    sync_headers,
+    sync_state,
+)
 from alarmdesk.redis_client import get_redis
 
 from .access import scope_of
@@ -38,9 +44,7 @@ def scope_version(user):
     except Exception:
         log.warning("Redis unavailable for the live refresh", exc_info=True)
         return "", None, False
-    published = json.loads(status) if status else {}
-    failing = bool(published.get("last_error"))
-    return (counter or b"0").decode(), published.get("last_success"), failing
+    return ((counter or b"0").decode(), *sync_state(status))
 
 
 def drawn_at(request):
@@ -85,10 +89,8 @@ def unchanged(as_of, sync_failing):
     """The answer to a refresh whose scope has not moved: nothing to swap (htmx ignores a
     204), and the sync's time and health for the page's "as of" and its banner (live.js)."""
     response = HttpResponse(status=204)
-    if as_of:
-        response["X-Sync-As-Of"] = as_of
-    if sync_failing:
-        response["X-Sync-Failing"] = "1"
+    for name, value in sync_headers(as_of, sync_failing):
+        response[name] = value
     return response
 
 
@@ -151,10 +153,10 @@ def shared_refresh(request, user, version, live, render_answer, personal=()):
 
 
 def _shared_key(request, user, kind, scope_id, version, live, left_out):
-    pairs = ((k, v) for k, values in request.GET.lists() if k not in left_out for v in values)
-    params = sorted(pairs)
-    mine = user.id if any(v == "me" for _, v in params) else ""
+    pairs = ((name, value) for name, values in request.GET.lists() for value in values)
+    params, means_me = shared_params(pairs, left_out)
     rows = request.headers.get("X-Alarm-Rows", "")
+    mine = user.id if means_me else ""
     return shared_key(request.path, params, rows, mine, kind, scope_id, version, live)
 
 

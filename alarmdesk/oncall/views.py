@@ -155,8 +155,9 @@ def _delta(request, user, since, live):
     pairs = counts.kept(
         "mine", user, version, f"user {user.id}", lambda: list(mine.values_list("id", "changed_at"))
     )
-    if request.GET.get("m") != _digest(pairs):
-        context = {"mine": list(mine), "mine_digest": _digest(pairs), "oob": True}
+    digest = _digest(pairs)
+    if request.GET.get("m") != digest:
+        context = {"mine": list(mine), "mine_digest": digest, "oob": True}
         page = render_to_string("oncall/page.html#oncall-mine", context, request)
         response.content += page.encode()
     return response
