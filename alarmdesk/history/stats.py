@@ -5,6 +5,10 @@ for alarms that were acknowledged or cleared: an alarm never acknowledged, or st
 is reported as such, never as a time of zero. Medians are the middle value (the mean of
 the two middle ones for an even count); the 90th percentile is by nearest rank: the
 smallest time at least 90 % of the alarms were handled within.
+
+Every count is the database's, exact. The times are read alarm by alarm: from all of them
+when the range holds at most SAMPLE_ABOVE alarms, else from an even sample of about
+SAMPLE_SIZE (and every alarm of the types with at most WHOLE_TYPE), which the page says.
 """
 
 import math
@@ -12,7 +16,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, F, Q
 
 from alarmdesk.alarms.models import SEVERITIES
 
@@ -20,6 +24,14 @@ DAY_MS = 86_400_000
 # The same originator and type raised at least this many times in the range: flapping.
 FLAPPING_AT = 3
 FLAPPING_SHOWN = 20  # the worst ones
+# Above this many alarms in the range, the times to acknowledge and clear are read from an
+# even sample of about SAMPLE_SIZE (the counts stay exact): reading every row of a week of
+# 1,000,000 alarms (232,000 rows) took 1.9 s, and a sample of 20,000 puts a median within
+# about 1 % of the alarms' ranks. A type with at most WHOLE_TYPE alarms is read whole.
+SAMPLE_ABOVE = 20_000
+SAMPLE_SIZE = 20_000
+WHOLE_TYPE = 2_000
+SAMPLE_MODULUS = 997  # a prime: createdTimes in whole seconds still spread over residues
 
 
 def percentile(values, fraction):
@@ -40,18 +52,15 @@ class Durations:
     p90: int | None
 
     @classmethod
-    def of(cls, durations, missing):
+    def of(cls, durations, missing, count=None):
+        """From the `durations` measured (or a sample of them, `count` being how many
+        were measured in all)."""
         return cls(
-            count=len(durations),
+            count=len(durations) if count is None else count,
             missing=missing,
             median=statistics.median(durations) if durations else None,
             p90=percentile(durations, 0.9),
         )
-
-
-def _duration(start_ts, end_ts):
-    # A re-trigger may move startTs past an earlier acknowledgement (section 4.6): zero.
-    return None if end_ts is None else max(0, end_ts - start_ts)
 
 
 @dataclass(frozen=True)
@@ -68,49 +77,69 @@ class Summary:
     ack_by_type: list  # [(type, Durations)]
     clear_by_type: list
     trend: list  # [(day start ms, median ack ms or None, median clear ms or None)]
+    sample: "Sample | None" = None  # when the times were read from a sample
 
 
 def summarize(alarms, since_ms, until_ms, *, by_customer=True):
     """The summary of `alarms` (a queryset already scoped and filtered to the range).
 
-    One pass over the range's rows computes everything but the customers' counts (a GROUP
-    BY, for tenant administrators only). Originators are told apart by name, which
-    ThingsBoard keeps unique per tenant for each entity type."""
-    # Unordered: sorting the range would cost more than everything else here.
-    rows = alarms.order_by().values_list(
-        "type", "severity", "start_ts", "ack_ts", "clear_ts", "originator_name"
+    The database counts (two GROUP BYs: per day, severity, type and customer; per
+    originator and type); the times are read row by row, from every alarm of the range
+    when it holds at most SAMPLE_ABOVE of them, else from an even sample (`sample_of`).
+    Originators are told apart by name, which ThingsBoard keeps unique per tenant for each
+    entity type."""
+    alarms = alarms.order_by()  # unordered: sorting the range costs more than counting it
+    counts = (
+        alarms.annotate(day=F("start_ts") - F("start_ts") % DAY_MS)
+        .values_list("day", "severity", "type", "customer_id")
+        .annotate(n=Count("*"), acked=Count("ack_ts"), cleared=Count("clear_ts"))
     )
-    by_severity, by_type, by_originator, by_pair = Counter(), Counter(), Counter(), Counter()
+    by_severity, by_type, by_customer = Counter(), Counter(), Counter()
     per_day = defaultdict(Counter)
-    ack, clear = [], []
-    ack_by_type, clear_by_type = defaultdict(list), defaultdict(list)
-    missing_ack, missing_clear = Counter(), Counter()
+    acked, cleared = Counter(), Counter()
+    for day, severity, alarm_type, customer_id, n, n_acked, n_cleared in counts:
+        by_severity[severity] += n
+        by_type[alarm_type] += n
+        by_customer[customer_id] += n
+        per_day[day][severity] += n
+        acked[alarm_type] += n_acked
+        cleared[alarm_type] += n_cleared
+    by_pair = Counter()
+    by_originator = Counter()
+    pairs = alarms.values_list("originator_name", "type").annotate(n=Count("*"))
+    for originator, alarm_type, n in pairs:
+        by_pair[originator, alarm_type] = n
+        by_originator[originator] += n
+    sample = sample_of(alarms, by_type)
+    ack, clear = defaultdict(list), defaultdict(list)  # by type
     ack_by_day, clear_by_day = defaultdict(list), defaultdict(list)
-    for alarm_type, severity, start_ts, ack_ts, clear_ts, originator in rows:
-        by_severity[severity] += 1
-        by_type[alarm_type] += 1
-        by_originator[originator] += 1
-        by_pair[originator, alarm_type] += 1
+    rows = sample.rows.values_list("type", "start_ts", "ack_ts", "clear_ts")
+    for alarm_type, start_ts, ack_ts, clear_ts in rows:
         day = start_ts - start_ts % DAY_MS
-        per_day[day][severity] += 1
-        for end_ts, overall, by_type_list, missing, by_day in (
-            (ack_ts, ack, ack_by_type, missing_ack, ack_by_day),
-            (clear_ts, clear, clear_by_type, missing_clear, clear_by_day),
-        ):
-            duration = _duration(start_ts, end_ts)
-            if duration is None:
-                missing[alarm_type] += 1
-                continue
-            overall.append(duration)
-            by_type_list[alarm_type].append(duration)
-            by_day[day].append(duration)
+        if ack_ts is not None:
+            # A re-trigger may move startTs past an acknowledgement (section 4.6): zero.
+            duration = max(0, ack_ts - start_ts)
+            ack[alarm_type].append(duration)
+            ack_by_day[day].append(duration)
+        if clear_ts is not None:
+            duration = max(0, clear_ts - start_ts)
+            clear[alarm_type].append(duration)
+            clear_by_day[day].append(duration)
     first_day = since_ms - since_ms % DAY_MS
     days = range(first_day, until_ms, DAY_MS)
+    types = [t for t, _ in by_type.most_common()]
+    total = sum(by_severity.values())
+
+    def durations(by_kind, measured, of_types):
+        values = [d for t in of_types for d in by_kind.get(t, ())]
+        n = sum(measured[t] for t in of_types)
+        return Durations.of(values, sum(by_type[t] for t in of_types) - n, count=n)
+
     return Summary(
-        total=sum(by_severity.values()),
+        total=total,
         by_severity=[(s, by_severity.get(s, 0)) for s in SEVERITIES],
         by_type=by_type.most_common(),
-        by_customer=_by_customer(alarms) if by_customer else [],
+        by_customer=_customers(by_customer) if by_customer else [],
         noisiest=_most(by_originator, 10),
         flapping=[
             (name, alarm_type, n)
@@ -118,16 +147,10 @@ def summarize(alarms, since_ms, until_ms, *, by_customer=True):
             if n >= FLAPPING_AT
         ],
         per_day=[(day, dict(per_day.get(day, {}))) for day in days],
-        ack=Durations.of(ack, sum(missing_ack.values())),
-        clear=Durations.of(clear, sum(missing_clear.values())),
-        ack_by_type=[
-            (t, Durations.of(ack_by_type.get(t, []), missing_ack.get(t, 0)))
-            for t, _ in by_type.most_common()
-        ],
-        clear_by_type=[
-            (t, Durations.of(clear_by_type.get(t, []), missing_clear.get(t, 0)))
-            for t, _ in by_type.most_common()
-        ],
+        ack=durations(ack, acked, types),
+        clear=durations(clear, cleared, types),
+        ack_by_type=[(t, durations(ack, acked, [t])) for t in types],
+        clear_by_type=[(t, durations(clear, cleared, [t])) for t in types],
         trend=[
             (
                 day,
@@ -136,7 +159,41 @@ def summarize(alarms, since_ms, until_ms, *, by_customer=True):
             )
             for day in days
         ],
+        sample=sample if sample.sampled else None,
     )
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The alarms whose times are read: all of them, or an even part of the numerous types.
+
+    An alarm is in the sample when its createdTime (ThingsBoard's own clock, to the
+    millisecond) modulo a prime falls below a threshold: a part as even as the clock's
+    last digits, unrelated to how long the alarm took, the same from one look to the next,
+    and chosen by the database on the index it already reads."""
+
+    rows: object  # the queryset
+    sampled: bool
+    read: int  # alarms read (expected)
+    total: int  # alarms in the range
+    whole_types: int  # types too few to sample, read whole
+
+
+def sample_of(alarms, by_type):
+    """All of `alarms` when there are at most SAMPLE_ABOVE; else every alarm of the types
+    with at most WHOLE_TYPE of them, and about SAMPLE_SIZE of the rest."""
+    total = sum(by_type.values())
+    if total <= SAMPLE_ABOVE:
+        return Sample(alarms, False, total, total, len(by_type))
+    few = [t for t, n in by_type.items() if n <= WHOLE_TYPE]
+    numerous = total - sum(by_type[t] for t in few)
+    below = max(1, math.ceil(SAMPLE_MODULUS * SAMPLE_SIZE / numerous))
+    if below >= SAMPLE_MODULUS:
+        return Sample(alarms, False, total, total, len(by_type))
+    residue = alarms.annotate(residue=F("created_time") % SAMPLE_MODULUS)
+    taken = residue.filter(Q(type__in=few) | Q(residue__lt=below))
+    read = total - numerous + round(numerous * below / SAMPLE_MODULUS)
+    return Sample(taken, True, read, total, len(few))
 
 
 def _most(counter, limit):
@@ -144,6 +201,6 @@ def _most(counter, limit):
     return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
 
-def _by_customer(alarms):
-    grouped = alarms.order_by().values("customer_id").annotate(n=Count("id"))
-    return [(row["customer_id"], row["n"]) for row in grouped.order_by("-n", "customer_id")]
+def _customers(counter):
+    """(customer id or None, count), most first, ties by id, no customer last."""
+    return sorted(counter.items(), key=lambda item: (-item[1], item[0] is None, str(item[0])))

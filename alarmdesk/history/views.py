@@ -21,7 +21,7 @@ from alarmdesk.alarms.live import scope_version
 from alarmdesk.alarms.models import FALSE, TRUE, Customer
 from alarmdesk.alarms.templatetags.alarm_tags import ms_datetime
 
-from . import charts
+from . import charts, stats
 from .shifts import shift_start
 from .stats import FLAPPING_AT, summarize
 
@@ -312,7 +312,21 @@ def _summary_tables(summary, titles):
             )
         ],
         "flapping_at": FLAPPING_AT,
+        "sample_note": _sample_note(summary.sample),
     }
+
+
+def _sample_note(sample):
+    if sample is None:
+        return None
+    few = ""
+    if sample.whole_types:
+        kinds = "type" if sample.whole_types == 1 else f"{sample.whole_types} types"
+        few = f", and every alarm of the {kinds} with at most {stats.WHOLE_TYPE:,}"
+    return (
+        f"Times to acknowledge and to clear are estimated from a sample of about "
+        f"{sample.read:,} of the {sample.total:,} alarms{few}; every count is exact."
+    )
 
 
 def _refused(request, form):

@@ -5,11 +5,12 @@ A store of a million alarms cannot be built in a test; the plan is what decides 
 there (bench/list_bench.py measures it). PostgreSQL plans a table this small as a scan
 whatever its indexes, so its plans are asked for with sequential scans made costly."""
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from alarmdesk.alarms.models import Alarm
-from tests.conftest import TENANT
+from tests.conftest import CUSTOMER_A, TENANT
 
 
 def plan_of(sql):
@@ -61,3 +62,19 @@ def test_the_list_grouped_by_originator_reads_the_scope_by_index(as_user):
     headings = [sql for sql in ran if "OVER ()" in sql]
     assert len(headings) == 1
     assert "tenant_id" in searched_by(plan_of(headings[0]))
+
+
+@pytest.mark.parametrize(
+    ("persona", "index"), [(TENANT, "alarm_tenant_started"), (CUSTOMER_A, "alarm_customer_started")]
+)
+def test_the_history_statistics_read_the_range_by_its_covering_index(as_user, persona, index):
+    """Counted per day, severity, type and customer, per originator and type, and the times'
+    sample: on PostgreSQL from the index alone (a week of 1,000,000 alarms: 90 ms instead
+    of a 270 ms scan of the table), on SQLite through it."""
+    client = as_user(persona)
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/history/").status_code == 200
+    statistics = [q["sql"] for q in captured if "COUNT(*)" in q["sql"]]
+    assert len(statistics) == 2
+    for sql in statistics:
+        assert index in plan_of(sql), sql

@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from alarmdesk.alarms.models import SEVERITY_RANK, Alarm
+from alarmdesk.history import stats
 from alarmdesk.history.stats import Durations, percentile, summarize
 
 MINUTE = 60_000
@@ -124,3 +125,59 @@ def test_nothing_measured_is_none_not_zero(db):
 )
 def test_percentile_by_nearest_rank(values, fraction, expected):
     assert percentile(values, fraction) == expected
+
+
+@pytest.fixture
+def large_range(db, monkeypatch):
+    """1,000 alarms of one type acknowledged after 1..1,000 minutes and cleared after twice
+    that (every tenth never acknowledged), 10 of another after 5 minutes each; the sample
+    made to start above 100 alarms. Created in whole seconds, as a device's clock may."""
+    monkeypatch.setattr(stats, "SAMPLE_ABOVE", 100)
+    monkeypatch.setattr(stats, "SAMPLE_SIZE", 100)
+    monkeypatch.setattr(stats, "WHOLE_TYPE", 20)
+    alarms = []
+    for n in range(1, 1001):
+        row = alarm("Many", "MAJOR", X, n % 1000, ack_after=None if n % 10 == 0 else n)
+        row.created_time = D + n * 1000
+        if n % 10:
+            row.clear_ts = row.start_ts + 2 * n * MINUTE
+        alarms.append(row)
+    alarms += [alarm("Few", "MINOR", Y, n, ack_after=5) for n in range(10)]
+    Alarm.objects.bulk_create(alarms)
+    return Alarm.objects.filter(start_ts__gte=D, start_ts__lt=D + DAY)
+
+
+def test_a_large_range_reads_its_times_from_a_sample_and_counts_every_alarm(large_range):
+    summary = summarize(large_range, D, D + DAY)
+    # Counts are the database's, exact.
+    assert summary.total == 1010
+    assert summary.by_type == [("Many", 1000), ("Few", 10)]
+    assert summary.per_day == [(D, {"MAJOR": 1000, "MINOR": 10})]
+    assert (summary.ack.count, summary.ack.missing) == (910, 100)
+    assert (summary.clear.count, summary.clear.missing) == (900, 110)
+    # Times: from about 100 of the numerous type (whole-second createdTimes spread over the
+    # prime's residues) and all of the few.
+    sample = summary.sample
+    assert sample.sampled
+    assert sample.total == 1010
+    assert sample.whole_types == 1
+    read = large_range.filter(pk__in=sample.rows.values("pk")).count()
+    assert 60 <= read - 10 <= 160
+    assert abs(read - sample.read) <= 50
+    ack = dict(summary.ack_by_type)
+    assert ack["Few"] == Durations(count=10, missing=0, median=5 * MINUTE, p90=5 * MINUTE)
+    # The numerous type's true median is 500 minutes, its 90th percentile 900: a sample of
+    # about 90 measured puts each within a few ranks' worth (generous bounds: no flakes,
+    # as the sample is the same from one run to the next).
+    assert 380 * MINUTE <= ack["Many"].median <= 620 * MINUTE
+    assert 800 * MINUTE <= ack["Many"].p90 <= 1000 * MINUTE
+    assert ack["Many"].count == 900
+    assert ack["Many"].missing == 100
+
+
+def test_a_range_within_the_limit_is_read_whole(large_range, monkeypatch):
+    monkeypatch.setattr(stats, "SAMPLE_ABOVE", 1010)
+    summary = summarize(large_range, D, D + DAY)
+    assert summary.sample is None
+    ack = dict(summary.ack_by_type)
+    assert ack["Many"] == Durations(count=900, missing=100, median=500 * MINUTE, p90=899 * MINUTE)

@@ -335,3 +335,20 @@ def test_the_csv_streams_its_rows_in_pieces_of_many_rows(as_user):
     rows = len(list(csv.reader(io.StringIO(b"".join(pieces).decode())))) - 1
     assert rows > 100
     assert len(pieces) <= 2 + rows // 1000
+
+
+def test_the_page_says_when_its_times_come_from_a_sample(as_user, monkeypatch):
+    from alarmdesk.history import stats
+
+    client = as_user(TENANT)
+    whole = client.get("/history/").content.decode()
+    assert "sample" not in part(whole, "How they were handled", "Alarms per day")
+    monkeypatch.setattr(stats, "SAMPLE_ABOVE", 1)
+    monkeypatch.setattr(stats, "SAMPLE_SIZE", 1)
+    monkeypatch.setattr(stats, "WHOLE_TYPE", 0)
+    sampled = html.unescape(client.get("/history/").content.decode())
+    said = part(sampled, "How they were handled", "Alarms per day")
+    total = re.search(r"estimated from a sample of about [\d,]+ of the ([\d,]+) alarms", said)
+    assert total, said
+    week = Alarm.objects.filter(start_ts__gte=to_ms(timezone.now() - timedelta(days=7)))
+    assert int(total.group(1).replace(",", "")) == week.count()
