@@ -20,7 +20,7 @@ from alarmdesk.accounts.middleware import safe_next
 
 from . import access, tasks
 from .bulk import TOO_MANY, admitted
-from .filters import AlarmFilter, filter_choices
+from .filters import AlarmFilter
 from .forms import BULK_CHOICES, BulkForm
 from .live import scope_version
 from .models import Alarm, AuditEntry, BulkJob
@@ -70,8 +70,7 @@ def _chosen(data, user, cleaned):
     """(the ids of the alarms chosen, most severe first; or an error in words)."""
     alarms = access.visible_alarms(user)
     if cleaned["all"]:
-        choices = filter_choices(user, scope_version(user)[0])
-        filters = AlarmFilter(data, types=choices["types"])
+        filters, _ = AlarmFilter.of_user(data, user, scope_version(user)[0])
         if not filters.is_valid():  # never act on a wider set than the list showed
             return [], f"Nothing was done: the filter was not understood. {filters.error_text()}"
         alarms = filters.apply(alarms, user)

@@ -28,7 +28,7 @@ from alarmdesk.cache import quietly
 from alarmdesk.redis_client import get_redis
 
 from .access import scope_alarms, scope_of
-from .filters import PAGE_SIZE, STATUS_FIELDS, STATUS_FILTERS
+from .filters import PAGE_SIZE, STATUS_FIELDS, STATUS_FILTERS, refresh_choices
 from .models import SEVERITIES
 from .store import scope_key
 
@@ -89,8 +89,9 @@ def breakdown(user, alarms, version):
 
 
 def count_scopes(tenant_id, customer_ids):
-    """Count the breakdown of the tenant and of these customers at their current versions:
-    the sync calls this after a run that changed them, so that no page has to."""
+    """Count the breakdown of the tenant and of these customers at their current versions,
+    and read their filters' choices when due: the sync calls this after a run that changed
+    them, so that no page has to."""
     scopes = [("tenant", tenant_id), *(("customer", c) for c in customer_ids)]
     try:
         versions = get_redis().mget([scope_key(*scope) for scope in scopes])
@@ -99,9 +100,11 @@ def count_scopes(tenant_id, customer_ids):
         return
     for (kind, scope_id), counter in zip(scopes, versions, strict=True):
         alarms = scope_alarms(tenant_id, scope_id if kind == "customer" else None)
-        key = _key("breakdown", tenant_id, (kind, scope_id), (counter or b"0").decode())
+        version = (counter or b"0").decode()
+        key = _key("breakdown", tenant_id, (kind, scope_id), version)
         if _cache(cache.set, key, _count_breakdown(alarms), KEEP_SECONDS) is _FAILED:
             return
+        refresh_choices(tenant_id, kind, scope_id, alarms, version)
 
 
 def page_changes(on_page, user, version):

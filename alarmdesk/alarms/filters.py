@@ -1,5 +1,6 @@
 """The list's filters, sort and page, parsed from the URL (DESIGN.md, "URLs")."""
 
+import time as clock
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -48,7 +49,12 @@ SORT_LABELS = {
 # What the list may be grouped by (alarmdesk/alarms/groups.py): URL value -> words.
 GROUPINGS = {"originator": "Originator", "type": "Type"}
 PAGE_SIZE = 50
-CHOICES_SECONDS = 600
+# The filters' choices (filter_choices): offered up to this long after the scope changed.
+CHOICES_STALE = 30
+CHOICES_KEEP_SECONDS = 86_400
+# Types a filter names that the choices do not offer, asked of the store one by one: a
+# bounded number (each is a query).
+UNOFFERED_TYPES_ASKED = 10
 # The dates a user may type: ThingsBoard's times are epoch ms, so nothing is before 1970;
 # past 2100 is a typo, and year 9999 would overflow a datetime when a day is added.
 FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2100, 12, 31)
@@ -57,15 +63,36 @@ FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2100, 12, 31)
 def filter_choices(user, version):
     """The types and assignees to offer in the filters, for the user's scope.
 
-    Reading them is a scan of the scope (tens of ms with 100,000 alarms), so they are kept
-    in the cache for as long as the scope's change counter stays at `version`: once per
-    change, however many pages are open. Without a version (Redis down) they are read."""
-    key = "choices:{}:{}:{}".format(*scope_of(user), version) if version else None
-    cached = _cache(cache.get, key) if key else None
-    if cached is not None:
-        return cached
-    alarms = visible_alarms(user).order_by()
-    choices = {
+    Reading them is a scan of the scope (475 to 930 ms at 1,000,000 alarms on PostgreSQL),
+    so they are kept in the cache: until the scope changes, and for CHOICES_STALE seconds
+    after it did; the sync reads them again for the scopes it changes (`refresh_choices`),
+    so a page rarely has to. A type new to the scope may thus be offered up to that long
+    after its first alarm is listed, and is filtered on at once (the type field asks the
+    store about a type it does not offer). Without Redis they are read every time."""
+    kind, scope_id = scope_of(user)
+    if not version:  # Redis is not answering: neither is the cache
+        return _read_choices(visible_alarms(user))
+    kept = _cache(cache.get, _choices_key(user.tenant_id, kind, scope_id))
+    if kept is not None and (
+        kept["version"] == version or clock.time() - kept["at"] < CHOICES_STALE
+    ):
+        return kept["choices"]
+    choices = _read_choices(visible_alarms(user))
+    _keep_choices(choices, user.tenant_id, kind, scope_id, version)
+    return choices
+
+
+def refresh_choices(tenant_id, kind, scope_id, alarms, version):
+    """For the sync, after a run that changed the scope: read its choices again when those
+    kept are older than half their freshness, so that pages find them fresh."""
+    kept = _cache(cache.get, _choices_key(tenant_id, kind, scope_id))
+    if kept is None or clock.time() - kept["at"] >= CHOICES_STALE / 2:
+        _keep_choices(_read_choices(alarms), tenant_id, kind, scope_id, version)
+
+
+def _read_choices(alarms):
+    alarms = alarms.order_by()
+    return {
         "types": sorted(alarms.values_list("type", flat=True).distinct()),
         "assignees": list(
             alarms.filter(assignee_id__isnull=False)
@@ -74,9 +101,15 @@ def filter_choices(user, version):
             .order_by("assignee_email")
         ),
     }
-    if key:
-        _cache(cache.set, key, choices, CHOICES_SECONDS)
-    return choices
+
+
+def _keep_choices(choices, tenant_id, kind, scope_id, version):
+    kept = {"version": version, "at": clock.time(), "choices": choices}
+    _cache(cache.set, _choices_key(tenant_id, kind, scope_id), kept, CHOICES_KEEP_SECONDS)
+
+
+def _choices_key(tenant_id, kind, scope_id):
+    return f"choices:{tenant_id}:{kind}:{scope_id}"
 
 
 def _cache(operation, *args):
@@ -113,6 +146,22 @@ class _GroupKeys(forms.MultipleChoiceField):
             raise forms.ValidationError(f"Open at most {self.most} groups, not {len(value)}.")
 
 
+class _Types(forms.MultipleChoiceField):
+    """Alarm types: those offered, and one the offer lacks when the user's scope holds an
+    alarm of it (the offer may be CHOICES_STALE seconds behind the store); at most
+    UNOFFERED_TYPES_ASKED of those a filter, each asked of the store."""
+
+    scope = None  # the user's visible alarms
+
+    def validate(self, value):
+        offered = {str(key) for key, _ in self.choices}
+        unoffered = [t for t in value if t not in offered]
+        if unoffered and self.scope is not None and len(unoffered) <= UNOFFERED_TYPES_ASKED:
+            held = self.scope.filter(type__in=unoffered).values_list("type", flat=True)
+            self.choices = [*self.choices, *((t, t) for t in set(held.distinct()))]
+        super().validate(value)
+
+
 class AlarmFilter(forms.Form):
     """The list's filter; `apply()` narrows a queryset of alarms the user may see.
 
@@ -127,7 +176,7 @@ class AlarmFilter(forms.Form):
     severity = forms.MultipleChoiceField(
         choices=[(s, s.title()) for s in SEVERITIES], required=False, label="Severity"
     )
-    type = forms.MultipleChoiceField(choices=[], required=False, label="Type")
+    type = _Types(choices=[], required=False, label="Type")
     q = forms.CharField(max_length=100, required=False, strip=True, label="Search")
     assignee = forms.CharField(max_length=36, required=False, label="Assignee")
     customer = forms.CharField(max_length=36, required=False, label="Customer")
@@ -144,9 +193,16 @@ class AlarmFilter(forms.Form):
     open = _GroupKeys(required=False, label="Open groups")
     page = forms.IntegerField(min_value=1, max_value=100_000, required=False, label="Page")
 
-    def __init__(self, data, *, types=(), **kwargs):
+    def __init__(self, data, *, types=(), scope=None, **kwargs):
         super().__init__(data, **kwargs)
         self.fields["type"].choices = [(t, t) for t in types]
+        self.fields["type"].scope = scope
+
+    @classmethod
+    def of_user(cls, data, user, version):
+        """(the filter of `data` for `user`, the choices it offers) at the scope's `version`."""
+        choices = filter_choices(user, version)
+        return cls(data, types=choices["types"], scope=visible_alarms(user)), choices
 
     def clean_assignee(self):
         return _id_or_word(self.cleaned_data["assignee"], ("me", "none"), "assignee")

@@ -22,7 +22,7 @@ from alarmdesk.thingsboard import errors
 
 from . import access, actions, counts, groups, telemetry
 from .confirm import perform_or_ask
-from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, filter_choices, page_and_pages
+from .filters import PAGE_SIZE, SORT_LABELS, AlarmFilter, page_and_pages
 from .forms import ActionForm
 from .live import (
     changed_rows,
@@ -150,8 +150,7 @@ def _list_answer(request, user, live, drawn=None):
     live.shared_refresh) overrides the time it is drawn at and the CSRF token."""
     version, as_of, sync_failing = live
     alarms = access.visible_alarms(user)
-    choices = filter_choices(user, version)
-    form = AlarmFilter(request.GET, types=choices["types"])
+    form, choices = AlarmFilter.of_user(request.GET, user, version)
     titles = _customer_titles(user) if user.is_tenant_admin else {}
     shared = {
         "list_path": f"{request.path}{query_with({'request': request})}",

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.alarms import access
-from alarmdesk.alarms.filters import AlarmFilter, filter_choices, page_and_pages, to_ms
+from alarmdesk.alarms.filters import AlarmFilter, page_and_pages, to_ms
 from alarmdesk.alarms.live import scope_version
 from alarmdesk.alarms.models import FALSE, TRUE, Customer
 from alarmdesk.alarms.templatetags.alarm_tags import ms_datetime
@@ -264,7 +264,7 @@ def _csv(selected, titles):
 def history(request):
     user = request.tb_user
     alarms = access.visible_alarms(user, include_deleted=True)  # history outlives ThingsBoard
-    form = HistoryFilter(request.GET, types=filter_choices(user, scope_version(user)[0])["types"])
+    form, _ = HistoryFilter.of_user(request.GET, user, scope_version(user)[0])
     if not form.is_valid():
         return _refused(request, form)
     since, until = form.range_ms()

@@ -3,6 +3,7 @@
 import re
 import uuid
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.utils import timezone
@@ -281,7 +282,9 @@ def test_alarm_text_from_devices_is_rendered_inert(as_user):
     Alarm.objects.filter(id=alarm.id).update(
         type=HOSTILE, originator_name=HOSTILE, originator_label=HOSTILE, details={"x": HOSTILE}
     )
-    for url in ("/alarms/", f"/alarms/?status=ANY&q={alarm.originator_name[:3]}"):
+    # Filtered on its type, which the kept choices do not offer yet (changed behind the
+    # sync's back; the row and the type's option both show it), and found by a search.
+    for url in (f"/alarms/?{urlencode({'type': HOSTILE})}", "/alarms/?status=ANY&q=onerror"):
         html = client.get(url).content.decode()
         assert "<script>alert" not in html
         assert "<img src=x" not in html
