@@ -26,17 +26,19 @@ FLAPPING_AT = 3
 FLAPPING_SHOWN = 20  # the worst ones
 # Above this many alarms in the range, the times to acknowledge and clear are read from an
 # even sample of about SAMPLE_SIZE (the counts stay exact): reading every row of a week of
-# 1,000,000 alarms (232,000 rows) took 1.9 s, and a sample of 20,000 puts a median within
-# about 1 % of the alarms' ranks. A type with at most WHOLE_TYPE alarms is read whole.
+# 1,000,000 alarms (232,000 rows) took 1.9 s; a sample of 10,000 puts a 90th percentile
+# within about 0.3 % of the alarms' ranks (its standard error), a type's of 1,000 within 1 %.
+# A type with at most WHOLE_TYPE alarms is read whole.
 SAMPLE_ABOVE = 20_000
-SAMPLE_SIZE = 20_000
+SAMPLE_SIZE = 10_000
 WHOLE_TYPE = 2_000
 SAMPLE_MODULUS = 997  # a prime: createdTimes in whole seconds still spread over residues
 
 
-def percentile(values, fraction):
-    """Nearest rank: the smallest value with at least `fraction` of them at or below it."""
-    ordered = sorted(values)
+def percentile(values, fraction, ordered=False):
+    """Nearest rank: the smallest value with at least `fraction` of them at or below it
+    (`ordered`: the values are sorted already)."""
+    ordered = values if ordered else sorted(values)
     if not ordered:
         return None
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
@@ -55,11 +57,12 @@ class Durations:
     def of(cls, durations, missing, count=None):
         """From the `durations` measured (or a sample of them, `count` being how many
         were measured in all)."""
+        ordered = sorted(durations)  # once: the median and the percentile share it
         return cls(
             count=len(durations) if count is None else count,
             missing=missing,
-            median=statistics.median(durations) if durations else None,
-            p90=percentile(durations, 0.9),
+            median=statistics.median(ordered) if ordered else None,
+            p90=percentile(ordered, 0.9, ordered=True),
         )
 
 
