@@ -271,7 +271,11 @@ def refresh_statistics(thorough=False):
         if connection.vendor == "sqlite":
             cursor.execute("ANALYZE" if thorough else "PRAGMA optimize")
         elif connection.vendor == "postgresql" and thorough:
-            cursor.execute(f"ANALYZE {Alarm._meta.db_table}")
+            # VACUUM also marks the loaded pages all-visible, without which the history's
+            # index-only reads visit the table anyway (a week of 1,000,000 alarms: 362 ms
+            # instead of 224 right after a backfill). It cannot run inside a transaction.
+            verb = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+            cursor.execute(f"{verb} {Alarm._meta.db_table}")
 
 
 # --- change counters: what the live pages poll ---------------------------------------------

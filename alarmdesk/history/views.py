@@ -384,10 +384,14 @@ def _handover(alarms, since, until, shift):
         acknowledged_only=Count("id", filter=Q(cleared=FALSE, acknowledged=TRUE)),
         cleared=Count("id", filter=Q(cleared=TRUE)),
     )
-    older = alarms.filter(start_ts__lt=since).aggregate(
-        acknowledged=Count("id", filter=Q(ack_ts__gte=since, ack_ts__lt=until)),
-        cleared=Count("id", filter=Q(clear_ts__gte=since, clear_ts__lt=until)),
-    )
+    # Each by its own index on the time it happened: one pass over every older alarm
+    # took 300 ms at 1,000,000.
+    older = {
+        done: alarms.filter(start_ts__lt=since, **{f"{at}__gte": since, f"{at}__lt": until})
+        .order_by()
+        .count()
+        for done, at in HANDLED_AT.items()
+    }
     acknowledged = alarms.filter(ack_ts__gte=since, ack_ts__lt=until)
     open_now = alarms.filter(cleared=FALSE, deleted=FALSE)
 
