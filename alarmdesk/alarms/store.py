@@ -5,8 +5,9 @@ Used by the sync and by the actions, which write ThingsBoard's answer at once.
 
 import logging
 import uuid
+from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from alarmdesk.redis_client import get_redis, key
@@ -153,6 +154,13 @@ class Changes:
         if row["customer_id"] is not None:
             self.customers.add(row["customer_id"])
 
+    def add(self, other):
+        self.created += other.created
+        self.updated += other.updated
+        self.events += other.events
+        self.tenants |= other.tenants
+        self.customers |= other.customers
+
     def as_dict(self):
         return {"created": self.created, "updated": self.updated, "events": self.events}
 
@@ -179,26 +187,39 @@ def save_alarms(infos):
 
 def _save_batch(latest, changes):
     """Compare outside any transaction (an unchanged batch takes no lock and writes
-    nothing); when something is to be written, compare again under the write lock, so an
-    action's answer saved in between is not overwritten."""
+    nothing). When only alarms the store has never seen are to be written (a backfill's
+    pages), insert them: should another writer store one meanwhile, its id makes the
+    insert fail, and the batch goes the other way. Otherwise compare again under the
+    write lock, so an action's answer saved in between is not overwritten."""
     ids = [uuid.UUID(alarm_id) for alarm_id in latest]
-    if not _plan(latest, _stored(Alarm.objects.filter(id__in=ids)))[0]:
+    plan = _plan(latest, _stored(Alarm.objects.filter(id__in=ids)))
+    if not plan.rows:
         return
+    if not plan.changes.updated:
+        try:
+            with transaction.atomic():
+                _insert_new(plan)
+        except IntegrityError:
+            log.info("alarms of a batch were stored meanwhile; comparing under the lock")
+        else:
+            changes.add(plan.changes)
+            return
     with transaction.atomic():
-        stored = _stored(Alarm.objects.select_for_update().filter(id__in=ids))
-        rows, events, planned = _plan(latest, stored)
+        plan = _plan(latest, _stored(Alarm.objects.select_for_update().filter(id__in=ids)))
         Alarm.objects.bulk_create(
-            rows,
+            [Alarm(**row) for row in plan.rows],
             update_conflicts=True,
             unique_fields=["id"],
             update_fields=[*TB_FIELDS, "changed_at", "deleted", "actors_known"],
         )
-        AlarmEvent.objects.bulk_create(events)
-    changes.created += planned.created
-    changes.updated += planned.updated
-    changes.events += len(events)
-    changes.tenants |= planned.tenants
-    changes.customers |= planned.customers
+        AlarmEvent.objects.bulk_create([AlarmEvent(**event) for event in plan.events])
+    changes.add(plan.changes)
+
+
+def _insert_new(plan):
+    """Alarms no row of which exists yet, with their events."""
+    Alarm.objects.bulk_create([Alarm(**row) for row in plan.rows])
+    AlarmEvent.objects.bulk_create([AlarmEvent(**event) for event in plan.events])
 
 
 def _stored(alarms):
@@ -206,8 +227,16 @@ def _stored(alarms):
     return {row["id"]: row for row in alarms.values(*fields)}
 
 
+class Plan(NamedTuple):
+    """What to write for a batch: the alarms' rows and their events, as field values."""
+
+    rows: list
+    events: list
+    changes: Changes
+
+
 def _plan(latest, stored):
-    """(rows to upsert, events to add, Changes) for ThingsBoard's looks `latest`."""
+    """The Plan for ThingsBoard's looks `latest`, given the `stored` rows."""
     changes, now = Changes(), timezone.now()
     rows, events = [], []
     for alarm_id, new in latest.items():
@@ -231,14 +260,14 @@ def _plan(latest, stored):
         # A new acknowledgement or clearing: who did it is to be read again.
         if any(kind in (Kind.ACKNOWLEDGED, Kind.CLEARED) for kind, _, _ in happened):
             actors_known = False
-        rows.append(
-            Alarm(id=alarm_id, changed_at=now, deleted=False, actors_known=actors_known, **new)
-        )
+        own = {"changed_at": now, "deleted": False, "actors_known": actors_known}
+        rows.append({"id": alarm_id, **new, **own})
         events += [
-            AlarmEvent(alarm_id=alarm_id, kind=kind, ts=ts, observed_at=now, data=data)
+            {"alarm_id": alarm_id, "kind": kind, "ts": ts, "observed_at": now, "data": data}
             for kind, ts, data in happened
         ]
-    return rows, events, changes
+    changes.events = len(events)
+    return Plan(rows, events, changes)
 
 
 def mark_deleted(alarm_ids):

@@ -82,17 +82,10 @@ class Cycle:
         return page
 
     def save(self, infos):
-        self._count(save_alarms(infos))
+        self.changes.add(save_alarms(infos))
 
     def delete(self, alarm_ids):
-        self._count(mark_deleted(alarm_ids))
-
-    def _count(self, changes):
-        self.changes.created += changes.created
-        self.changes.updated += changes.updated
-        self.changes.events += changes.events
-        self.changes.tenants |= changes.tenants
-        self.changes.customers |= changes.customers
+        self.changes.add(mark_deleted(alarm_ids))
 
     def counts(self):
         return {"requests": self.requests, "read": self.read, **self.changes.as_dict()}

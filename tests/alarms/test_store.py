@@ -3,6 +3,7 @@
 import pytest
 from django.db import connection
 
+from alarmdesk.alarms import store as alarm_store
 from alarmdesk.alarms.models import Alarm, AlarmEvent
 from alarmdesk.alarms.store import refresh_statistics, save_alarms
 from alarmdesk.thingsboard.types import AlarmInfo
@@ -57,3 +58,31 @@ def test_the_end_of_a_backfill_vacuums_the_table_on_postgresql():
             [Alarm._meta.db_table],
         )
         assert cursor.fetchone() == (True,)
+
+
+def test_an_alarm_an_action_stores_while_the_sync_first_reads_it_keeps_the_action(
+    synced, tb, monkeypatch
+):
+    """The sync's page says an alarm the store has never seen is unacknowledged; before
+    the sync writes it, a person's acknowledgement through AlarmDesk stores ThingsBoard's
+    answer. The sync's older look is not written over it, and no event comes twice."""
+    page = tb.get("/api/v2/alarms", params={"page": 0, "pageSize": 1, "statusList": "ACTIVE,UNACK"})
+    before = AlarmInfo.from_json(page.json()["data"][0])
+    after = AlarmInfo.from_json(tb.post(f"/api/alarm/{before.id}/ack").json())
+    compared = alarm_store._stored
+
+    def compared_then_the_action_lands(alarms):
+        found = compared(alarms)
+        monkeypatch.setattr(alarm_store, "_stored", compared)
+        save_alarms([after])
+        return found
+
+    monkeypatch.setattr(alarm_store, "_stored", compared_then_the_action_lands)
+    changes = save_alarms([before])
+
+    stored = Alarm.objects.get(id=before.id)
+    assert stored.acknowledged
+    assert stored.ack_ts == after.ack_ts
+    assert changes.created == changes.updated == 0
+    kinds = list(AlarmEvent.objects.filter(alarm_id=before.id).values_list("kind", flat=True))
+    assert sorted(kinds) == ["acknowledged", "created"]
