@@ -7,7 +7,7 @@ import logging
 import uuid
 from typing import NamedTuple
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from alarmdesk.redis_client import get_redis, key
@@ -217,9 +217,43 @@ def _save_batch(latest, changes):
 
 
 def _insert_new(plan):
-    """Alarms no row of which exists yet, with their events."""
-    Alarm.objects.bulk_create([Alarm(**row) for row in plan.rows])
-    AlarmEvent.objects.bulk_create([AlarmEvent(**event) for event in plan.events])
+    """Alarms no row of which exists yet, with their events.
+
+    On PostgreSQL through COPY: the ORM's INSERT of a backfill's page (1,000 alarms and
+    their 2,500 events) took 230 ms, most of it in Python building instances, preparing
+    45,000 values and quoting them into arrays; COPY takes about 70 ms (measured in the
+    backfill of 200,000). Elsewhere, and for every update, the ORM's own INSERT."""
+    if connection.vendor == "postgresql":
+        _copy(Alarm, plan.rows)
+        _copy(AlarmEvent, plan.events)
+    else:
+        Alarm.objects.bulk_create([Alarm(**row) for row in plan.rows])
+        AlarmEvent.objects.bulk_create([AlarmEvent(**event) for event in plan.events])
+
+
+def _copy(model, rows):
+    """COPY `rows` (field values by attname) into the model's table, the fields a row lacks
+    at their defaults and an automatic id left to the database, as bulk_create does.
+
+    Values go to psycopg as bulk_create hands them over, since for these fields Django
+    passes them through unchanged (uuid.UUID, int, bool, str, aware datetime); JSON fields
+    are adapted by the field itself, None staying SQL NULL."""
+    fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
+    defaults = {f.attname: f.get_default() for f in fields}
+    json_fields = [f for f in fields if isinstance(f, models.JSONField)]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,  # a duplicate id: IntegrityError, as from the ORM
+        cursor.cursor.copy(sql) as copy,
+    ):
+        for row in rows:
+            row = {**defaults, **row}
+            for field in json_fields:
+                row[field.attname] = field.get_db_prep_save(row[field.attname], connection)
+            copy.write_row([row[f.attname] for f in fields])
 
 
 def _stored(alarms):

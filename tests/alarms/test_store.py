@@ -7,6 +7,7 @@ from alarmdesk.alarms import store as alarm_store
 from alarmdesk.alarms.models import Alarm, AlarmEvent
 from alarmdesk.alarms.store import refresh_statistics, save_alarms
 from alarmdesk.thingsboard.types import AlarmInfo
+from tests.alarms.conftest import expected_row, stored_row
 from tests.conftest import TENANT, TbSession
 
 
@@ -86,3 +87,45 @@ def test_an_alarm_an_action_stores_while_the_sync_first_reads_it_keeps_the_actio
     assert changes.created == changes.updated == 0
     kinds = list(AlarmEvent.objects.filter(alarm_id=before.id).values_list("kind", flat=True))
     assert sorted(kinds) == ["acknowledged", "created"]
+
+
+def test_a_new_alarm_is_stored_as_thingsboard_sent_it_whatever_its_text(synced, tb):
+    """Quotes, backslashes, tabs, line breaks and non-ASCII in an alarm's type, details
+    and relation types come back as ThingsBoard sent them, with every event, for an alarm
+    the store writes as new (on PostgreSQL, COPY: a text format with escapes of its own)."""
+    awkward = 'Tab\there, "quoted", back\\slash, new\nline, \\N, Zürich ✓'
+    devices = tb.get("/api/tenant/deviceInfos", params={"page": 0, "pageSize": 1}).json()
+    body = {
+        "originator": devices["data"][0]["id"],
+        "type": awkward,
+        "severity": "MAJOR",
+        "details": {"note": awkward, "nested": [1, None, {"key": awkward}]},
+        "propagate": True,
+        "propagateRelationTypes": ["Contains", awkward],
+    }
+    alarm_id = tb.post("/api/alarm", json=body).json()["id"]["id"]
+    users = tb.get(f"/api/users/assign/{alarm_id}", params={"page": 0, "pageSize": 1}).json()
+    user = users["data"][0]
+    tb.post(f"/api/alarm/{alarm_id}/assign/{user['id']['id']}").raise_for_status()
+    tb.post(f"/api/alarm/{alarm_id}/ack").raise_for_status()
+    sent = tb.get(f"/api/alarm/info/{alarm_id}").json()
+
+    save_alarms([AlarmInfo.from_json(sent)])
+
+    alarm = Alarm.objects.get(id=alarm_id)
+    assert stored_row(alarm) == expected_row(sent)
+    assert alarm.type == awkward
+    assert (alarm.assignee_first_name, alarm.assignee_last_name) == (
+        user.get("firstName") or "",
+        user.get("lastName") or "",
+    )
+    events = AlarmEvent.objects.filter(alarm_id=alarm_id).order_by("id")
+    assert list(events.values_list("kind", "ts", "data")) == [
+        ("created", sent["startTs"], {"severity": "MAJOR"}),
+        ("acknowledged", sent["ackTs"], {}),
+        (
+            "assigned",
+            sent["assignTs"],
+            {"assignee_id": user["id"]["id"], "assignee": user["email"]},
+        ),
+    ]
