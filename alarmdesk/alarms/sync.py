@@ -18,6 +18,7 @@ import json
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -252,32 +253,46 @@ def backfill_step(cycle, state):
 
     The window's upper end is fixed when the backfill starts, so alarms raised meanwhile
     (the fast cycles' business) do not shift its pages; progress is committed with each
-    page, so a killed worker resumes where it stopped.
+    page, so a killed worker resumes where it stopped. While a page is saved, the next is
+    read on a thread of its own, as the one waits on the database and the other on
+    ThingsBoard (measured with 200,000 alarms: 193-219 ms per 1,000 alarms, against
+    263-267 read one page after the other); the pages are still saved in order.
     """
     if state.backfill_until is None:
         state.backfill_until = now_ms()
         state.backfill_since = state.backfill_until - settings.ALARMDESK_BACKFILL_DAYS * 86_400_000
         state.backfill_page = 0
     deadline = time.monotonic() + BACKFILL_BUDGET_SECONDS
-    while not state.backfill_done:
-        page = cycle.list_alarms(
-            page=state.backfill_page,
-            page_size=models.BACKFILL_PAGE_SIZE,
-            start_time=state.backfill_since,
-            end_time=state.backfill_until,
-            sort_property="createdTime",
-            sort_order="DESC",
-        )
-        with transaction.atomic():
-            cycle.save(page.data)
-            state.backfill_total = page.total_elements
-            state.backfill_page += 1
-            state.backfill_done = not page.has_next
-            state.save()
-        if state.backfill_done:
-            refresh_statistics(thorough=True)
-        if time.monotonic() >= deadline:
-            return  # at least one page a run; the next run goes on from here
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        ahead = reader.submit(_backfill_page, cycle, state, state.backfill_page)
+        while True:
+            page = ahead.result()
+            # Read ahead while time is left; a page read ahead but not saved by the
+            # deadline is read again by the next run.
+            more = page.has_next and time.monotonic() < deadline
+            if more:
+                ahead = reader.submit(_backfill_page, cycle, state, state.backfill_page + 1)
+            with transaction.atomic():
+                cycle.save(page.data)
+                state.backfill_total = page.total_elements
+                state.backfill_page += 1
+                state.backfill_done = not page.has_next
+                state.save()
+            if state.backfill_done:
+                refresh_statistics(thorough=True)
+            if not more or time.monotonic() >= deadline:
+                return  # at least one page a run; the next run goes on from here
+
+
+def _backfill_page(cycle, state, page_number):
+    return cycle.list_alarms(
+        page=page_number,
+        page_size=models.BACKFILL_PAGE_SIZE,
+        start_time=state.backfill_since,
+        end_time=state.backfill_until,
+        sort_property="createdTime",
+        sort_order="DESC",
+    )
 
 
 # --- one run ----------------------------------------------------------------------------------

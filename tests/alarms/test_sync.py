@@ -78,6 +78,21 @@ def test_the_backfill_resumes_in_slices_and_reports_progress(synced, tb, monkeyp
     assert store_differences(tb) == {}
 
 
+def test_a_backfill_cut_short_while_reading_ahead_resumes_without_a_gap(synced, tb, monkeypatch):
+    """The next page is read while one is saved; when time runs out, the page read ahead
+    is read again by the next run: no alarm is missed, none is created twice."""
+    monkeypatch.setattr(sync, "BACKFILL_BUDGET_SECONDS", 0.05)
+    monkeypatch.setattr("alarmdesk.alarms.models.BACKFILL_PAGE_SIZE", 100)
+    sync.run_cycle()
+    runs = 1
+    while not SyncState.objects.get().backfill_done:
+        sync.run_cycle()
+        runs += 1
+    assert runs > 1
+    assert store_differences(tb) == {}
+    assert AlarmEvent.objects.filter(kind=Kind.CREATED).count() == Alarm.objects.count()
+
+
 def test_an_unchanged_cycle_costs_four_requests_and_writes_nothing(synced, tbsim):
     sync.run_cycle()
     sim(tbsim, "/sim/stats/reset")
