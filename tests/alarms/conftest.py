@@ -3,6 +3,7 @@ of our client, and Celery workers as subprocesses."""
 
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -185,3 +186,13 @@ def store_differences(tb):
         if alarm_id not in in_tb and not alarm.deleted:
             differences[alarm_id] = "deleted in ThingsBoard, not marked deleted"
     return differences
+
+
+@pytest.fixture
+def redis_down(settings):
+    """Redis (the cache's and the counters') at a port nothing listens on."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+    settings.REDIS_URL = url
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": url}}
