@@ -35,10 +35,10 @@ WHOLE_TYPE = 2_000
 SAMPLE_MODULUS = 997  # a prime: createdTimes in whole seconds still spread over residues
 
 
-def percentile(values, fraction, ordered=False):
+def percentile(values, fraction, presorted=False):
     """Nearest rank: the smallest value with at least `fraction` of them at or below it
-    (`ordered`: the values are sorted already)."""
-    ordered = values if ordered else sorted(values)
+    (`presorted`: the values are sorted already)."""
+    ordered = values if presorted else sorted(values)
     if not ordered:
         return None
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
@@ -62,7 +62,7 @@ class Durations:
             count=len(durations) if count is None else count,
             missing=missing,
             median=statistics.median(ordered) if ordered else None,
-            p90=percentile(ordered, 0.9, ordered=True),
+            p90=percentile(ordered, 0.9, presorted=True),
         )
 
 
@@ -186,13 +186,14 @@ def sample_of(alarms, by_type):
     """All of `alarms` when there are at most SAMPLE_ABOVE; else every alarm of the types
     with at most WHOLE_TYPE of them, and about SAMPLE_SIZE of the rest."""
     total = sum(by_type.values())
+    whole = Sample(alarms, False, total, total, len(by_type))
     if total <= SAMPLE_ABOVE:
-        return Sample(alarms, False, total, total, len(by_type))
+        return whole
     few = [t for t, n in by_type.items() if n <= WHOLE_TYPE]
     numerous = total - sum(by_type[t] for t in few)
     below = max(1, math.ceil(SAMPLE_MODULUS * SAMPLE_SIZE / numerous))
     if below >= SAMPLE_MODULUS:
-        return Sample(alarms, False, total, total, len(by_type))
+        return whole
     residue = alarms.annotate(residue=F("created_time") % SAMPLE_MODULUS)
     taken = residue.filter(Q(type__in=few) | Q(residue__lt=below))
     read = total - numerous + round(numerous * below / SAMPLE_MODULUS)
