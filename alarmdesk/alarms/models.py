@@ -4,6 +4,8 @@ Times are ThingsBoard's own, in epoch milliseconds, so the store compares exactl
 ThingsBoard sends; `None` where ThingsBoard says 0 ("never acknowledged", ...).
 """
 
+import uuid
+
 from django.db import models
 from django.db.models import Value
 from django.utils import timezone
@@ -120,6 +122,63 @@ class Alarm(models.Model):
 
     def __str__(self):
         return f"{self.severity} {self.type} on {self.originator_name}"
+
+
+# The history's counts by day, kept by the store as it writes each alarm (store.py, with
+# tallies.py): a week of 1,000,000 alarms is 232,000 alarms but 1,746 daily counts and
+# 31,000 daily pairs. A day is a UTC day of the alarm's startTs, as the history draws it.
+# No customer is this id (a unique key never matches two NULLs).
+NO_CUSTOMER = uuid.UUID(int=0)
+COUNT_KEY = ("tenant_id", "day", "customer_id", "severity", "type", "acknowledged", "cleared")
+PAIR_KEY = ("tenant_id", "day", "customer_id", "originator_name", "type")
+
+
+class DailyCount(models.Model):
+    """How many alarms raised on one day share a scope, severity, type and state, and how
+    many of them have an ackTs and a clearTs."""
+
+    tenant_id = models.UUIDField()
+    day = models.BigIntegerField()  # epoch ms of the day's start, UTC
+    customer_id = models.UUIDField()  # NO_CUSTOMER: none
+    severity = models.CharField(max_length=16)
+    type = models.CharField(max_length=255)
+    acknowledged = models.BooleanField()
+    cleared = models.BooleanField()
+    alarms = models.IntegerField()
+    with_ack = models.IntegerField()
+    with_clear = models.IntegerField()
+
+    KEY = COUNT_KEY
+    COUNTED = ("alarms", "with_ack", "with_clear")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=COUNT_KEY, name="daily_count_key")]
+        indexes = [models.Index(fields=["customer_id", "day"], name="daily_count_customer")]
+
+    def __str__(self):
+        return f"{self.alarms} {self.severity} {self.type} on day {self.day}"
+
+
+class DailyPair(models.Model):
+    """How many alarms raised on one day share a scope, an originator and a type: the
+    history's noisiest originators and flapping pairs."""
+
+    tenant_id = models.UUIDField()
+    day = models.BigIntegerField()
+    customer_id = models.UUIDField()
+    originator_name = models.CharField(max_length=255)
+    type = models.CharField(max_length=255)
+    alarms = models.IntegerField()
+
+    KEY = PAIR_KEY
+    COUNTED = ("alarms",)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=PAIR_KEY, name="daily_pair_key")]
+        indexes = [models.Index(fields=["customer_id", "day"], name="daily_pair_customer")]
+
+    def __str__(self):
+        return f"{self.alarms} {self.type} on {self.originator_name} on day {self.day}"
 
 
 class Customer(models.Model):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from alarmdesk.redis_client import get_redis, key
 
 from .models import SEVERITY_RANK, Alarm, AlarmEvent
+from .tallies import Tallies
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,7 @@ def _save_batch(latest, changes):
     if not plan.changes.updated:
         try:
             with transaction.atomic():
+                plan.tallies.save()
                 _insert_new(plan)
         except IntegrityError:
             log.info("alarms of a batch were stored meanwhile; comparing under the lock")
@@ -206,6 +208,7 @@ def _save_batch(latest, changes):
             return
     with transaction.atomic():
         plan = _plan(latest, _stored(Alarm.objects.select_for_update().filter(id__in=ids)))
+        plan.tallies.save()
         Alarm.objects.bulk_create(
             [Alarm(**row) for row in plan.rows],
             update_conflicts=True,
@@ -262,16 +265,18 @@ def _stored(alarms):
 
 
 class Plan(NamedTuple):
-    """What to write for a batch: the alarms' rows and their events, as field values."""
+    """What to write for a batch: the alarms' rows and their events, as field values, and
+    what they change of the history's daily counts."""
 
     rows: list
     events: list
     changes: Changes
+    tallies: Tallies
 
 
 def _plan(latest, stored):
     """The Plan for ThingsBoard's looks `latest`, given the `stored` rows."""
-    changes, now = Changes(), timezone.now()
+    changes, now, tallies = Changes(), timezone.now(), Tallies()
     rows, events = [], []
     for alarm_id, new in latest.items():
         alarm_id = uuid.UUID(alarm_id)
@@ -290,6 +295,7 @@ def _plan(latest, stored):
             changes.updated += 1
             changes.touch(old)
         changes.touch(new)
+        tallies.change(old, new)
         happened = events_between(old, new)
         # A new acknowledgement or clearing: who did it is to be read again.
         if any(kind in (Kind.ACKNOWLEDGED, Kind.CLEARED) for kind, _, _ in happened):
@@ -301,7 +307,7 @@ def _plan(latest, stored):
             for kind, ts, data in happened
         ]
     changes.events = len(events)
-    return Plan(rows, events, changes)
+    return Plan(rows, events, changes, tallies)
 
 
 def mark_deleted(alarm_ids):

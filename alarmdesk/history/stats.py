@@ -6,21 +6,26 @@ is reported as such, never as a time of zero. Medians are the middle value (the 
 the two middle ones for an even count); the 90th percentile is by nearest rank: the
 smallest time at least 90 % of the alarms were handled within.
 
-Every count is the database's, exact. The times are read alarm by alarm: from all of them
-when the range holds at most SAMPLE_ABOVE alarms, else from an even sample of about
-SAMPLE_SIZE (and every alarm of the types with at most WHOLE_TYPE), which the page says.
+Every count is the database's, exact: the range's whole days from the daily counts the
+store keeps (alarms/tallies.py) where the filter allows, the rest counted from the alarms.
+The times are read alarm by alarm: from all of them when the range holds at most
+SAMPLE_ABOVE alarms, else from an even sample of about SAMPLE_SIZE (and every alarm of the
+types with at most WHOLE_TYPE), which the page says.
 """
 
 import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from django.db.models import Count, F, Q
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import Count, F, Q, Sum
 
-from alarmdesk.alarms.models import SEVERITIES
+from alarmdesk.alarms.models import NO_CUSTOMER, SEVERITIES
+from alarmdesk.alarms.tallies import DAY_MS
 
-DAY_MS = 86_400_000
 # The same originator and type raised at least this many times in the range: flapping.
 FLAPPING_AT = 3
 FLAPPING_SHOWN = 20  # the worst ones
@@ -83,24 +88,34 @@ class Summary:
     sample: "Sample | None" = None  # when the times were read from a sample
 
 
-def summarize(alarms, since_ms, until_ms, *, by_customer=True):
+class Daily(NamedTuple):
+    """The daily counts standing for the alarms of a summary (scoped and filtered alike):
+    models.DailyCount rows, and DailyPair rows or None where the filter needs what pairs
+    do not keep (a severity or a status)."""
+
+    counts: object
+    pairs: object
+
+
+def summarize(alarms, since_ms, until_ms, *, by_customer=True, daily=None):
     """The summary of `alarms` (a queryset already scoped and filtered to the range).
 
-    The database counts (two GROUP BYs: per day, severity, type and customer; per
-    originator and type); the times are read row by row, from every alarm of the range
-    when it holds at most SAMPLE_ABOVE of them, else from an even sample (`sample_of`).
-    Originators are told apart by name, which ThingsBoard keeps unique per tenant for each
-    entity type."""
+    Counted per day, severity, type and customer, and per originator and type: for the
+    range's whole days from `daily` when given (a week of 1,000,000 alarms: 1,746 daily
+    counts and 31,000 pairs instead of 232,000 alarms, twice), for the rest by the
+    database's GROUP BY over the alarms. The times are read row by row, from every alarm of
+    the range when it holds at most SAMPLE_ABOVE of them, else from an even sample
+    (`sample_of`). Originators are told apart by name, which ThingsBoard keeps unique per
+    tenant for each entity type."""
     alarms = alarms.order_by()  # unordered: sorting the range costs more than counting it
-    counts = (
-        alarms.annotate(day=F("start_ts") - F("start_ts") % DAY_MS)
-        .values_list("day", "severity", "type", "customer_id")
-        .annotate(n=Count("*"), acked=Count("ack_ts"), cleared=Count("clear_ts"))
-    )
+    days = _whole_days(since_ms, until_ms)
     by_severity, by_type, by_customer = Counter(), Counter(), Counter()
     per_day = defaultdict(Counter)
     acked, cleared = Counter(), Counter()
-    for day, severity, alarm_type, customer_id, n, n_acked, n_cleared in counts:
+    for day, severity, alarm_type, customer_id, n, n_acked, n_cleared in _counted(
+        alarms, daily and daily.counts, days, _day_counts, _kept_day_counts
+    ):
+        customer_id = None if customer_id == NO_CUSTOMER else customer_id
         by_severity[severity] += n
         by_type[alarm_type] += n
         by_customer[customer_id] += n
@@ -109,9 +124,11 @@ def summarize(alarms, since_ms, until_ms, *, by_customer=True):
         cleared[alarm_type] += n_cleared
     by_pair = Counter()
     by_originator = Counter()
-    pairs = alarms.values_list("originator_name", "type").annotate(n=Count("*"))
+    pairs = _counted(
+        alarms, daily and daily.pairs, days, _pair_counts, _kept_pair_counts, fetch=_as_sent
+    )
     for originator, alarm_type, n in pairs:
-        by_pair[originator, alarm_type] = n
+        by_pair[originator, alarm_type] += n
         by_originator[originator] += n
     sample = sample_of(alarms, by_type)
     ack, clear = defaultdict(list), defaultdict(list)  # by type
@@ -130,7 +147,8 @@ def summarize(alarms, since_ms, until_ms, *, by_customer=True):
             clear_by_day[day].append(duration)
     first_day = since_ms - since_ms % DAY_MS
     days = range(first_day, until_ms, DAY_MS)
-    types = [t for t, _ in by_type.most_common()]
+    ranked = _most(by_type, None)  # ties by name: the same whichever way it was counted
+    types = [t for t, _ in ranked]
     total = sum(by_severity.values())
 
     def durations(by_kind, measured, of_types):
@@ -141,7 +159,7 @@ def summarize(alarms, since_ms, until_ms, *, by_customer=True):
     return Summary(
         total=total,
         by_severity=[(s, by_severity.get(s, 0)) for s in SEVERITIES],
-        by_type=by_type.most_common(),
+        by_type=ranked,
         by_customer=_customers(by_customer) if by_customer else [],
         noisiest=_most(by_originator, 10),
         flapping=[
@@ -200,8 +218,65 @@ def sample_of(alarms, by_type):
     return Sample(taken, True, read, total, len(few))
 
 
+def _whole_days(since_ms, until_ms):
+    """[first, last) of the whole UTC days within [since_ms, until_ms), or None."""
+    first = since_ms + (-since_ms) % DAY_MS
+    last = until_ms - until_ms % DAY_MS
+    return (first, last) if first < last else None
+
+
+def _counted(alarms, kept, days, count, count_kept, fetch=list):
+    """`count(alarms)` over the range: its whole `days` from the `kept` daily counts when
+    there are both, and the parts of a day at either end from the alarms."""
+    if kept is None or days is None:
+        return fetch(count(alarms))
+    first, last = days
+    rows = fetch(count_kept(kept.filter(day__gte=first, day__lt=last)))
+    rows += fetch(count(alarms.filter(start_ts__lt=first)))
+    rows += fetch(count(alarms.filter(start_ts__gte=last)))
+    return rows
+
+
+def _as_sent(queryset):
+    """The rows of `queryset` as the database sends them, for text and numbers only:
+    Django's converters (int() of every count) cost about 3 us a row, and a week of
+    1,000,000 alarms has 13,000 rows of pairs."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # a filter nothing can pass (Alarm.objects.none())
+        return []
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _day_counts(alarms):
+    return (
+        alarms.annotate(day=F("start_ts") - F("start_ts") % DAY_MS)
+        .values_list("day", "severity", "type", "customer_id")
+        .annotate(n=Count("*"), acked=Count("ack_ts"), cleared=Count("clear_ts"))
+    )
+
+
+def _kept_day_counts(counts):
+    return (
+        counts.values_list("day", "severity", "type", "customer_id")
+        .annotate(n=Sum("alarms"), acked=Sum("with_ack"), cleared=Sum("with_clear"))
+        .filter(n__gt=0)  # a key whose alarms all moved to another day or severity
+    )
+
+
+def _pair_counts(alarms):
+    return alarms.values_list("originator_name", "type").annotate(n=Count("*"))
+
+
+def _kept_pair_counts(pairs):
+    return pairs.values_list("originator_name", "type").annotate(n=Sum("alarms")).filter(n__gt=0)
+
+
 def _most(counter, limit):
-    """The `limit` largest counts, ties by name: stable from one look to the next."""
+    """The `limit` largest counts (None: all), ties by name: stable from one look to the
+    next."""
     return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
 

@@ -16,9 +16,9 @@ from django.views.decorators.http import require_GET
 
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.alarms import access
-from alarmdesk.alarms.filters import AlarmFilter, page_and_pages, to_ms
+from alarmdesk.alarms.filters import STATUS_FIELDS, AlarmFilter, page_and_pages, to_ms
 from alarmdesk.alarms.live import scope_version
-from alarmdesk.alarms.models import FALSE, TRUE, Customer
+from alarmdesk.alarms.models import FALSE, NO_CUSTOMER, TRUE, Customer, DailyCount, DailyPair
 from alarmdesk.alarms.templatetags.alarm_tags import ms_datetime
 
 from . import charts, stats
@@ -164,6 +164,32 @@ class HistoryFilter(AlarmFilter):
             alarms = alarms.filter(cleared=FALSE)
         return super().apply(alarms, user, **kwargs)
 
+    def daily(self, user):
+        """The daily counts (stats.Daily) that stand for what this filter selects, or None
+        where it asks what they do not keep: a search, an assignee, an originator, alarms
+        handled in the range. The same scope as access.visible_alarms."""
+        data = self.cleaned_data
+        if any(data.get(name) for name in ("q", "assignee", "originator", "handled")):
+            return None
+        if user.is_tenant_admin:
+            where = {"tenant_id": user.tenant_id}
+            customer = data.get("customer")
+            if customer:
+                where["customer_id"] = NO_CUSTOMER if customer == "none" else customer
+        elif user.is_customer_user and user.customer_id:
+            where = {"tenant_id": user.tenant_id, "customer_id": user.customer_id}
+        else:
+            return None
+        states = dict(STATUS_FIELDS[self.status_key])
+        if self.open_only:
+            states["cleared"] = False
+        if data.get("type"):
+            where["type__in"] = data["type"]
+        pairs = None if states or data.get("severity") else DailyPair.objects.filter(**where)
+        if data.get("severity"):
+            where["severity__in"] = data["severity"]
+        return stats.Daily(DailyCount.objects.filter(**where, **states), pairs)
+
     def within_window(self, alarms):
         since, until = self.range_ms()
         handled = self.cleaned_data.get("handled")
@@ -272,7 +298,9 @@ def history(request):
     titles = Customer.titles(user.tenant_id)
     if form.cleaned_data["format"] == "csv":
         return _csv(selected, titles)
-    summary = summarize(selected, since, until, by_customer=user.is_tenant_admin)
+    summary = summarize(
+        selected, since, until, by_customer=user.is_tenant_admin, daily=form.daily(user)
+    )
     page, pages = page_and_pages(form.page_number, summary.total, PAGE_SIZE)
     rows = selected.values(*FIELDS)[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     shift = {k: v for k in ("shift", "hours") if (v := form.cleaned_data.get(k))}

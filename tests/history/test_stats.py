@@ -181,3 +181,27 @@ def test_a_range_within_the_limit_is_read_whole(large_range, monkeypatch):
     assert summary.sample is None
     ack = dict(summary.ack_by_type)
     assert ack["Many"] == Durations(count=900, missing=100, median=500 * MINUTE, p90=899 * MINUTE)
+
+
+def test_postgresql_expects_the_history_counts_groups_not_one_group_per_alarm(db):
+    """Without statistics of the day expression PostgreSQL planned as many groups as rows
+    and counted a week of 1,000,000 alarms in one process (115 ms, against 72 counted in
+    parts side by side): its estimate must be near the groups there are."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite plans no parallel counting")
+    Alarm.objects.bulk_create(
+        alarm(t, s, X, n % (3 * 24 * 60)) for n in range(3000) for t, s in [("A", "MAJOR")]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE alarms_alarm")
+    alarms = Alarm.objects.filter(start_ts__gte=D, start_ts__lt=D + 3 * DAY)
+    with CaptureQueriesContext(connection) as captured:
+        summarize(alarms, D, D + 3 * DAY)
+    (counts,) = [q["sql"] for q in captured if "COUNT(*)" in q["sql"] and "day" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {counts}")
+        plan = cursor.fetchone()[0][0]["Plan"]
+    assert plan["Plan Rows"] <= 30, plan  # 3 days of one severity, type and customer: 3
