@@ -61,7 +61,9 @@ def _free_port():
 class Cluster:
     """start() it, then url(name) for DATABASE_URL; stop() removes it all."""
 
-    def __init__(self):
+    def __init__(self, **settings):
+        """`settings`: PostgreSQL's, over SETTINGS (a benchmark's memory, say)."""
+        self.settings = {**SETTINGS, **settings}
         self.bin = bindir()
         self.dir = None
         self.port = None
@@ -94,7 +96,7 @@ class Cluster:
         self.port = _free_port()
         command = [str(self.bin / "postgres"), "-D", str(data), "-p", str(self.port)]
         command += ["-k", str(self.dir)]
-        for name, value in SETTINGS.items():
+        for name, value in self.settings.items():
             command += ["-c", f"{name}={value}"]
         with open(log, "ab") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=out, **as_user)

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.alarms import access
+from alarmdesk.alarms.counts import breakdown
 from alarmdesk.alarms.filters import STATUS_FIELDS, AlarmFilter, page_and_pages, to_ms
 from alarmdesk.alarms.live import scope_version
 from alarmdesk.alarms.models import FALSE, NO_CUSTOMER, TRUE, Customer, DailyCount, DailyPair
@@ -290,7 +291,8 @@ def _csv(selected, titles):
 def history(request):
     user = request.tb_user
     alarms = access.visible_alarms(user, include_deleted=True)  # history outlives ThingsBoard
-    form, _ = HistoryFilter.of_user(request.GET, user, scope_version(user)[0])
+    version = scope_version(user)[0]
+    form, _ = HistoryFilter.of_user(request.GET, user, version)
     if not form.is_valid():
         return _refused(request, form)
     since, until = form.range_ms()
@@ -315,7 +317,7 @@ def history(request):
         "page": page,
         "pages": pages,
         "customers": titles,
-        "handover": _handover(alarms, since, until, shift) if shift else None,
+        "handover": _handover(user, version, alarms, since, until, shift) if shift else None,
     }
     return render(request, "history/page.html", context)
 
@@ -401,10 +403,11 @@ def _presets(request, chosen):
     return links
 
 
-def _handover(alarms, since, until, shift):
+def _handover(user, version, alarms, since, until, shift):
     """A shift as a handover, over the whole scope. The alarms raised in it, each counted
     once: still open and unacknowledged, acknowledged and open, cleared. Apart: the older
-    alarms acknowledged or cleared in it, who acknowledged, and what is open now. Each
+    alarms acknowledged or cleared in it, who acknowledged, and what is open now (from the
+    scope's breakdown, counted once per version of the scope: 14 ms at 1,000,000). Each
     figure links to its rows."""
     counts = alarms.filter(start_ts__gte=since, start_ts__lt=until).aggregate(
         raised=Count("id"),
@@ -421,7 +424,8 @@ def _handover(alarms, since, until, shift):
         for done, at in HANDLED_AT.items()
     }
     acknowledged = alarms.filter(ack_ts__gte=since, ack_ts__lt=until)
-    open_now = alarms.filter(cleared=FALSE, deleted=FALSE)
+    listed = access.visible_alarms(user)  # the list's: not deleted
+    open_now = listed.filter(cleared=FALSE)
 
     def rows(**params):
         return f"{reverse('history')}?{urlencode({**shift, **params})}"
@@ -437,6 +441,9 @@ def _handover(alarms, since, until, shift):
         "acknowledged_by": list(
             acknowledged.order_by().values_list("acknowledged_by").annotate(n=Count("id"))
         ),
-        "open_now": (open_now.count(), reverse("alarm_list")),
+        "open_now": (
+            sum(n for _, cleared, _, n in breakdown(user, listed, version) if not cleared),
+            reverse("alarm_list"),
+        ),
         "open_now_shown": open_now.order_by("severity_rank", "start_ts")[:50],
     }
