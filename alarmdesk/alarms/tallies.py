@@ -55,12 +55,14 @@ class Tallies:
         _add_up(DailyPair, self.pairs)
 
 
-# Rows per INSERT: 10 values each, well under SQLite's 32,766 parameters.
+# Rows per INSERT on SQLite: 10 values each, well under its 32,766 parameters.
 ROWS_PER_STATEMENT = 500
 
 
 def _add_up(model, changes):
-    rows = sorted((key, values) for key, values in changes.items() if any(values))
+    """Add `changes` ({key: counts}) to the model's rows, in the order of their keys: two
+    writers adding to the same keys at once then wait for each other, never in a circle."""
+    rows = [(*key, *values) for key, values in changes.items() if any(values)]
     if not rows:
         return
     quote = connection.ops.quote_name
@@ -71,19 +73,37 @@ def _add_up(model, changes):
     added = ", ".join(
         f"{quote(name)} = {table}.{quote(name)} + EXCLUDED.{quote(name)}" for name in model.COUNTED
     )
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        part = rows[start : start + ROWS_PER_STATEMENT]
-        params = [
-            field.get_db_prep_save(value, connection)
-            for key, values in part
-            for field, value in zip(fields, (*key, *values), strict=True)
-        ]
-        with connection.cursor() as cursor:
+    upsert = f"ON CONFLICT ({keys}) DO UPDATE SET {added}"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array per column, the values as they are (uuid, int, str, bool: what
+            # psycopg adapts), sorted by the database: 500 rows of VALUES took 100 ms to
+            # parse and bind (5,000 parameters) and Django's preparing of each value as
+            # long again, when adding them up takes 7 ms.
+            arrays = ", ".join(f"%b::{field.db_type(connection)}[]" for field in fields)
+            order = ", ".join(str(n) for n in range(1, len(model.KEY) + 1))
+            import psycopg  # installed with the postgres extra, as Django's backend needs
+
+            # Bound by the server, the arrays sent in binary: Django's own cursors quote
+            # every value into the statement's text, in Python.
+            with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as bound:
+                bound.execute(
+                    f"INSERT INTO {table} ({columns}) "
+                    f"SELECT * FROM unnest({arrays}) ORDER BY {order} {upsert}",
+                    [list(column) for column in zip(*rows, strict=True)],
+                )
+            return
+        # SQLite: one writer at a time, so any order; its UUIDs as text.
+        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            part = rows[start : start + ROWS_PER_STATEMENT]
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(part))} "
-                f"ON CONFLICT ({keys}) DO UPDATE SET {added}",
-                params,
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(part))} {upsert}",
+                [
+                    field.get_db_prep_save(value, connection)
+                    for row in part
+                    for field, value in zip(fields, row, strict=True)
+                ],
             )
 
 
