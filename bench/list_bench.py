@@ -628,9 +628,13 @@ def breakdown_plans():
     log = StatementLog()
     with connection.execute_wrapper(log):
         count_scopes(tenant_id, [customer_a])
+    # It also reads the filters' choices when due (filters.refresh_choices): not these.
+    counted = [
+        (sql, params) for sql, params in log.entries if "GROUP BY" in sql and "severity_rank" in sql
+    ]
     return [
         (f"scope breakdown ({who})", query_plan(sql, params))
-        for who, (sql, params) in zip(("tenant", "customerA"), log.entries, strict=True)
+        for who, (sql, params) in zip(("tenant", "customerA"), counted, strict=True)
     ]
 
 

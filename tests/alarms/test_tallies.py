@@ -97,3 +97,15 @@ def test_a_write_that_fails_leaves_the_counts_as_they_were(store, monkeypatch, f
         save_alarms([info])
 
     assert kept() == before
+
+
+def test_recount_history_puts_counts_edited_by_hand_right(store):
+    from django.core.management import call_command
+
+    before = kept()
+    DailyCount.objects.update(alarms=7)
+    DailyPair.objects.all().delete()
+
+    call_command("recount_history")
+
+    assert kept() == before
