@@ -44,7 +44,7 @@ def _frame(content, label, step, top, unit=""):
                 "axis" if i == 0 else "grid",
                 LEFT - 4,
                 f"{y + 4:.1f}",
-                f"{i * step:g}{unit}" if i else "0",
+                "0" if not i else f"{i * step:g}{unit}" if unit else _count(i * step),
             )
             for i in range(round(top / step) + 1)
             if (y := _y(i * step, top)) is not None
@@ -58,6 +58,16 @@ def _frame(content, label, step, top, unit=""):
         ticks,
         content,
     )
+
+
+def _count(value):
+    """A count as a tick says it in at most four characters, which the axis's margin holds
+    on a phone: 30000 is "30k" (a week of 1,000,000 alarms is 33,000 a day)."""
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:g}M"
+    if value >= 10_000:
+        return f"{value / 1000:g}k"
+    return f"{value:g}"
 
 
 def _y(value, top):

@@ -24,6 +24,9 @@ def y_ticks(svg):
         (72, ["0", "20", "40", "60", "80"]),
         (100, ["0", "20", "40", "60", "80", "100"]),
         (1234, ["0", "500", "1000", "1500"]),
+        # Short enough for the axis's margin on a phone.
+        (33_500, ["0", "10k", "20k", "30k", "40k"]),
+        (2_400_000, ["0", "500k", "1M", "1.5M", "2M", "2.5M"]),
     ],
 )
 def test_alarms_per_day_has_round_y_ticks(most, ticks):
