@@ -17,7 +17,7 @@ from alarmdesk.history.views import COLUMNS, spreadsheet_safe
 from tests.conftest import CUSTOMER_A, CUSTOMER_B, TENANT, thingsboard_alarm_ids
 
 ROW = re.compile(r'<tr data-alarm-id="([0-9a-f-]{36})"')
-FIGURE = re.compile(r'<a href="([^"]+)" data-figure="([a-z-]+)"><strong>(\d+)</strong>')
+FIGURE = re.compile(r'<a href="([^"]+)" data-figure="([a-z-]+)"><strong>([\d,]+)</strong>')
 
 
 def month_ago():
@@ -75,7 +75,7 @@ def test_a_customer_users_history_and_export_hold_only_their_customer(as_user, s
 def test_the_summary_counts_what_the_table_lists(as_user):
     client = as_user(TENANT)
     html = client.get("/history/").content.decode()
-    total = int(re.search(r"</time>:\s*<strong>(\d+)</strong>", html).group(1))
+    total = int(re.search(r"</time>:\s*<strong>([\d,]+)</strong>", html).group(1).replace(",", ""))
     assert total == len(table_ids(client, {}))
     assert "Time to acknowledge" in html
     assert "Never acknowledged" in html
@@ -174,7 +174,10 @@ def test_the_handover_adds_up_and_each_figure_links_to_its_rows(as_user, params)
     client = as_user(TENANT)
     page = client.get("/history/", params).content.decode()
     handover = part(page, '<section class="handover"', "</section>")
-    figures = {name: (html.unescape(href), int(n)) for href, name, n in FIGURE.findall(handover)}
+    figures = {
+        name: (html.unescape(href), int(n.replace(",", "")))
+        for href, name, n in FIGURE.findall(handover)
+    }
     raised = figures["raised"][1]
     assert raised > 0
     assert raised == sum(figures[name][1] for name in ("open", "acknowledged-only", "cleared"))
@@ -408,3 +411,22 @@ def test_the_daily_counts_give_the_figures_counting_the_alarms_gives(as_user, st
     assert compared[-1][0] is False  # a search: counted from the alarms
     assert all(used for used, _ in compared[:-1])
     assert sum(total for _, total in compared) > 0
+
+
+def test_counts_of_a_thousand_and_more_are_written_with_their_thousands_apart(as_user, monkeypatch):
+    """As the list writes "10,000+": a week of 1,000,000 alarms said "19157 Critical"."""
+    from dataclasses import replace
+
+    from alarmdesk.history import views
+
+    real = views.summarize
+
+    def many(*args, **kwargs):
+        summary = real(*args, **kwargs)
+        return replace(summary, total=232_102, by_severity=[("CRITICAL", 19_157)])
+
+    monkeypatch.setattr(views, "summarize", many)
+    page = as_user(TENANT).get("/history/").content.decode()
+    assert "<strong>232,102</strong>" in page
+    assert "19,157" in page
+    assert "19157" not in page

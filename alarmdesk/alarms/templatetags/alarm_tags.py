@@ -18,6 +18,12 @@ SEVERITY_ICONS = {
 
 
 @register.filter
+def count(value):
+    """A count with its thousands apart, as the list writes "10,000+": 19157 is "19,157"."""
+    return f"{value:,}" if isinstance(value, int) else value
+
+
+@register.filter
 def ms_datetime(value):
     """Epoch milliseconds as an aware datetime (None stays None)."""
     if value is None:
