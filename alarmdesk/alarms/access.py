@@ -14,13 +14,23 @@ from .models import FALSE, Alarm
 
 def visible_alarms(user, *, include_deleted=False):
     """The store's alarms `user` (a SessionUser) may see, as a queryset."""
-    if user is None:
+    scope = visible_scope(user)
+    if scope is None:
         return Alarm.objects.none()
+    return scope_alarms(*scope, include_deleted=include_deleted)
+
+
+def visible_scope(user):
+    """(tenant id, customer id or None for the whole tenant) of what `user` may see, or
+    None: nothing. The rule itself, for what keeps the alarms' figures by scope too (the
+    history's daily counts)."""
+    if user is None:
+        return None
     if user.is_tenant_admin:
-        return scope_alarms(user.tenant_id, include_deleted=include_deleted)
+        return (user.tenant_id, None)
     if user.is_customer_user and user.customer_id:
-        return scope_alarms(user.tenant_id, user.customer_id, include_deleted=include_deleted)
-    return Alarm.objects.none()
+        return (user.tenant_id, user.customer_id)
+    return None
 
 
 def scope_alarms(tenant_id, customer_id=None, *, include_deleted=False):

@@ -15,7 +15,7 @@ from collections import defaultdict
 from django.db import connection
 from django.db.models import Count, F
 
-from .models import COUNT_KEY, NO_CUSTOMER, PAIR_KEY, DailyCount, DailyPair
+from .models import COUNT_KEY, NO_CUSTOMER, PAIR_KEY, Alarm, DailyCount, DailyPair
 
 DAY_MS = 86_400_000
 
@@ -23,6 +23,12 @@ DAY_MS = 86_400_000
 def day_of(ts):
     """The start of the UTC day of `ts` (epoch ms), as the history groups by."""
     return ts - ts % DAY_MS
+
+
+def start_day():
+    """day_of(startTs) in SQL: the history's counts of the alarms and `rebuild` group by
+    it (and migration 0010's statistics name it)."""
+    return F("start_ts") - F("start_ts") % DAY_MS
 
 
 class Tallies:
@@ -107,11 +113,9 @@ def _add_up(model, changes):
             )
 
 
-def rebuild(alarm_model=None, count_model=DailyCount, pair_model=DailyPair):
+def rebuild(alarm_model=Alarm, count_model=DailyCount, pair_model=DailyPair):
     """Count every day again from the alarms (models given by a migration, else the app's)."""
-    if alarm_model is None:
-        from .models import Alarm as alarm_model
-    alarms = alarm_model.objects.order_by().annotate(day=F("start_ts") - F("start_ts") % DAY_MS)
+    alarms = alarm_model.objects.order_by().annotate(day=start_day())
     counted = {
         count_model: (COUNT_KEY, {"with_ack": Count("ack_ts"), "with_clear": Count("clear_ts")}),
         pair_model: (PAIR_KEY, {}),

@@ -24,7 +24,7 @@ from django.db import connections
 from django.db.models import Count, F, Q, Sum
 
 from alarmdesk.alarms.models import NO_CUSTOMER, SEVERITIES
-from alarmdesk.alarms.tallies import DAY_MS
+from alarmdesk.alarms.tallies import DAY_MS, day_of, start_day
 
 # The same originator and type raised at least this many times in the range: flapping.
 FLAPPING_AT = 3
@@ -133,7 +133,7 @@ def summarize(alarms, since_ms, until_ms, *, by_customer=True, daily=None):
     ack_by_day, clear_by_day = defaultdict(list), defaultdict(list)
     rows = sample.rows.values_list("type", "start_ts", "ack_ts", "clear_ts")
     for alarm_type, start_ts, ack_ts, clear_ts in rows:
-        day = start_ts - start_ts % DAY_MS
+        day = day_of(start_ts)
         if ack_ts is not None:
             # A re-trigger may move startTs past an acknowledgement (section 4.6): zero.
             duration = max(0, ack_ts - start_ts)
@@ -143,8 +143,7 @@ def summarize(alarms, since_ms, until_ms, *, by_customer=True, daily=None):
             duration = max(0, clear_ts - start_ts)
             clear[alarm_type].append(duration)
             clear_by_day[day].append(duration)
-    first_day = since_ms - since_ms % DAY_MS
-    days = range(first_day, until_ms, DAY_MS)
+    days = range(day_of(since_ms), until_ms, DAY_MS)
     ranked = _most(by_type, None)  # ties by name: the same whichever way it was counted
     types = [t for t, _ in ranked]
     total = sum(by_severity.values())
@@ -219,7 +218,7 @@ def sample_of(alarms, by_type):
 def _whole_days(since_ms, until_ms):
     """[first, last) of the whole UTC days within [since_ms, until_ms), or None."""
     first = since_ms + (-since_ms) % DAY_MS
-    last = until_ms - until_ms % DAY_MS
+    last = day_of(until_ms)
     return (first, last) if first < last else None
 
 
@@ -267,7 +266,7 @@ def _pairs(alarms, kept, days):
 
 def _day_counts(alarms):
     return (
-        alarms.annotate(day=F("start_ts") - F("start_ts") % DAY_MS)
+        alarms.annotate(day=start_day())
         .values_list("day", "severity", "type", "customer_id")
         .annotate(n=Count("*"), acked=Count("ack_ts"), cleared=Count("clear_ts"))
     )

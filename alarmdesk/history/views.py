@@ -168,19 +168,19 @@ class HistoryFilter(AlarmFilter):
     def daily(self, user):
         """The daily counts (stats.Daily) that stand for what this filter selects, or None
         where it asks what they do not keep: a search, an assignee, an originator, alarms
-        handled in the range. The same scope as access.visible_alarms."""
+        handled in the range. The scope is access.visible_scope's, as for the alarms."""
         data = self.cleaned_data
         if any(data.get(name) for name in ("q", "assignee", "originator", "handled")):
             return None
-        if user.is_tenant_admin:
-            where = {"tenant_id": user.tenant_id}
-            customer = data.get("customer")
-            if customer:
-                where["customer_id"] = NO_CUSTOMER if customer == "none" else customer
-        elif user.is_customer_user and user.customer_id:
-            where = {"tenant_id": user.tenant_id, "customer_id": user.customer_id}
-        else:
+        scope = access.visible_scope(user)
+        if scope is None:
             return None
+        tenant_id, customer_id = scope
+        where = {"tenant_id": tenant_id}
+        if customer_id is not None:
+            where["customer_id"] = customer_id
+        elif data.get("customer"):  # a tenant administrator's filter (apply's rule)
+            where["customer_id"] = NO_CUSTOMER if data["customer"] == "none" else data["customer"]
         states = dict(STATUS_FIELDS[self.status_key])
         if self.open_only:
             states["cleared"] = False
