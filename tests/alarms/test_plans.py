@@ -5,6 +5,8 @@ A store of a million alarms cannot be built in a test; the plan is what decides 
 there (bench/list_bench.py measures it). PostgreSQL plans a table this small as a scan
 whatever its indexes, so its plans are asked for with sequential scans made costly."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -18,6 +20,7 @@ def plan_of(sql):
         if connection.vendor == "sqlite":
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
             return " / ".join(row[-1] for row in cursor.fetchall())
+        cursor.execute("ANALYZE")  # planned on the tables as they are, not on autovacuum's timing
         cursor.execute("SET enable_seqscan = off")
         try:
             cursor.execute(f"EXPLAIN {sql}")
@@ -64,10 +67,20 @@ def test_the_list_grouped_by_originator_reads_the_scope_by_index(as_user):
     assert "tenant_id" in searched_by(plan_of(headings[0]))
 
 
-@pytest.mark.parametrize(
-    ("persona", "index"), [(TENANT, "alarm_tenant_started"), (CUSTOMER_A, "alarm_customer_started")]
-)
-def test_the_history_statistics_read_the_range_by_its_covering_index(as_user, persona, index):
+def read_from_a_range_index(plan):
+    """Whether the plan reads a range of start times from one of the two covering indexes
+    alone (alarm_tenant_started or alarm_customer_started)."""
+    if connection.vendor == "sqlite":  # "SEARCH alarms_alarm USING COVERING INDEX name (...)"
+        return re.search(r"USING COVERING INDEX alarm_\w+_started \(.*start_ts[<>]", plan)
+    # Which of the two: the planner's choice by the table's statistics. In a table this small
+    # a customer's rows cost the same through either (the tenant index's key ends with the
+    # customer); at a million, a customer's week through its own (bench/history_bench.py).
+    scan = re.search(r"Index Only Scan using alarm_\w+_started on alarms_alarm", plan)
+    return scan and re.search(r"Index Cond: .*start_ts [<>]", plan)
+
+
+@pytest.mark.parametrize("persona", [TENANT, CUSTOMER_A])
+def test_the_history_statistics_read_the_range_by_its_covering_index(as_user, persona):
     """Counted per day, severity, type and customer, per originator and type, and the times'
     sample: on PostgreSQL from the index alone (a week of 1,000,000 alarms: 90 ms instead
     of a 270 ms scan of the table), on SQLite through it. The whole days from the daily
@@ -78,7 +91,8 @@ def test_the_history_statistics_read_the_range_by_its_covering_index(as_user, pe
     statistics = [q["sql"] for q in captured if "COUNT(*)" in q["sql"]]
     assert len(statistics) >= 2  # the parts of a day at either end, or the range
     for sql in statistics:
-        assert index in plan_of(sql), sql
+        plan = plan_of(sql)
+        assert read_from_a_range_index(plan), f"{sql}\n{plan}"
     kept = [q["sql"] for q in captured if '"alarms_daily' in q["sql"]]
     assert len(kept) == 2  # counts and pairs
     for sql in kept:  # by their primary key: tenant, day, then customer
