@@ -3,12 +3,9 @@
 import json
 import logging
 import time
-import uuid
-from datetime import UTC
 from functools import partial
 
 from django.contrib import messages
-from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -33,85 +30,15 @@ from .live import (
     shared_refresh,
     unchanged,
 )
-from .models import SEVERITIES, Alarm, AlarmEvent, AuditEntry, Customer
+from .models import SEVERITIES, Alarm, AuditEntry
+from .rows import customer_titles, list_rows
 from .store import mark_deleted, save_alarms
-from .templatetags.alarm_tags import age, ms_datetime, query_with, severity_icon, status_words
+from .templatetags.alarm_tags import query_with
 from .timeline import timeline
 
 log = logging.getLogger(__name__)
 
 SLOW_SECONDS = 2
-# What a list row shows, read as plain dicts: cheaper to render than model instances.
-ROW_FIELDS = (
-    "id",
-    "type",
-    "originator_name",
-    "originator_label",
-    "customer_id",
-    "severity",
-    "acknowledged",
-    "cleared",
-    "status",
-    "start_ts",
-    "end_ts",
-    "assignee_id",
-    "assignee_email",
-    "assignee_first_name",
-    "assignee_last_name",
-    "changed_at",
-    "deleted",
-)
-
-
-def _rows(alarms, user, since=None, titles=None):
-    """The rows as the template shows them, URLs and times made here once (cheaper than
-    template tags in every row)."""
-    rows = list(alarms.values(*ROW_FIELDS))
-    if titles is None:
-        titles = _customer_titles(user) if user.is_tenant_admin else {}
-    detail = reverse("alarm_detail", args=[_PLACEHOLDER])
-    raised_again = _raised_again([row["id"] for row in rows])
-    for row in rows:
-        row["url"] = detail.replace(str(_PLACEHOLDER), str(row["id"]))
-        row["raised_again"] = raised_again.get(row["id"], 0)
-        row["customer"] = titles.get(row["customer_id"], "") if row["customer_id"] else ""
-        # Plain strings: a template's `reasons.clear` would call dict.clear() when the key
-        # is missing (Django tries the method after the key), emptying the reasons.
-        reasons = access.unavailable_actions(_Facts(row))
-        row["ack_reason"], row["clear_reason"] = reasons.get("ack", ""), reasons.get("clear", "")
-        row["withheld"] = " · ".join(filter(None, (row["ack_reason"], row["clear_reason"])))
-        row["fresh"] = since is not None and row["changed_at"].timestamp() > since
-        # Words made here once: a template filter in each of 50 rows costs more.
-        row["sev_class"] = f"sev-{row['severity'].lower()}"
-        row["sev_icon"], row["sev_word"] = severity_icon(row["severity"]), row["severity"].title()
-        row["status_text"] = status_words(row["status"])
-        for name, ms in (("started", row["start_ts"]), ("updated", row["end_ts"])):
-            # To the second, in UTC: the page's ages move from it, and live.js gives it a
-            # tooltip in the reader's own time.
-            moment = ms_datetime(ms).astimezone(UTC).replace(microsecond=0, tzinfo=None)
-            row[f"{name}_iso"] = f"{moment.isoformat()}Z"
-            row[f"{name}_age"] = age(ms)
-    return rows
-
-
-_PLACEHOLDER = uuid.UUID(int=0)
-
-
-def _raised_again(alarm_ids):
-    """{alarm id: how often the sync saw it raised again (endTs moved)}, for these rows."""
-    again = AlarmEvent.objects.filter(alarm_id__in=alarm_ids, kind=AlarmEvent.Kind.RETRIGGERED)
-    return dict(again.order_by().values_list("alarm_id").annotate(n=Count("id")))
-
-
-class _Facts:
-    """A row dict seen as the alarm the access rule reasons about."""
-
-    def __init__(self, row):
-        self.__dict__.update(row)
-
-
-def _customer_titles(user):
-    return Customer.titles(user.tenant_id)
 
 
 def _refused(request, form, context):
@@ -151,7 +78,7 @@ def _list_answer(request, user, live, drawn=None):
     version, as_of, sync_failing = live
     alarms = access.visible_alarms(user)
     form, choices = AlarmFilter.of_user(request.GET, user, version)
-    titles = _customer_titles(user) if user.is_tenant_admin else {}
+    titles = customer_titles(user) if user.is_tenant_admin else {}
     shared = {
         "list_path": f"{request.path}{query_with({'request': request})}",
         "sort_labels": SORT_LABELS,
@@ -178,7 +105,7 @@ def _list_answer(request, user, live, drawn=None):
     }
     if form.cleaned_data["group"]:
         # Grouped: always the whole section (live.js keeps its state across the swap).
-        make_rows = partial(_rows, user=user, since=since, titles=titles)
+        make_rows = partial(list_rows, user=user, since=since, titles=titles)
         context |= groups.page_of_groups(form, form.apply(alarms, user), make_rows)
     else:
         # Past a bound, the alarms counted and one more: the page after the last counted.
@@ -192,7 +119,7 @@ def _list_answer(request, user, live, drawn=None):
             delta = changed_rows(counts.page_changes(on_page, user, version), shown, since)
             if delta is not None:
                 resend, order = delta
-                rows = _rows(Alarm.objects.filter(id__in=resend), user, since, titles)
+                rows = list_rows(Alarm.objects.filter(id__in=resend), user, since, titles)
                 context |= {"rows": rows, "order": " ".join(order)}
                 response = render(request, "alarms/list.html#alarm-delta", context)
                 response["X-Live-Delta"] = "1"
@@ -201,7 +128,7 @@ def _list_answer(request, user, live, drawn=None):
             # In the page's order again: its ORDER BY ends with the id, so it is the same.
             ids = [alarm_id for alarm_id, _ in counts.page_changes(on_page, user, version)]
             on_page = form.ordered(alarms.filter(id__in=ids))
-        context["rows"] = _rows(on_page, user, since, titles)
+        context["rows"] = list_rows(on_page, user, since, titles)
     template = "alarms/list.html#alarm-table" if request.htmx else "alarms/list.html"
     return render(request, template, context)
 
@@ -225,7 +152,7 @@ def alarm_detail(request, alarm_id):
     chart_source = source if time.monotonic() - started <= SLOW_SECONDS else "slow"
     context |= {
         "details_json": json.dumps(alarm.details, indent=2, ensure_ascii=False, sort_keys=True),
-        "customer_title": _customer_titles(user).get(alarm.customer_id, ""),
+        "customer_title": customer_titles(user).get(alarm.customer_id, ""),
         **_telemetry(request, alarm, chart_source),
     }
     return render(request, "alarms/detail.html", context)
@@ -345,8 +272,8 @@ def _act(request, user, alarm_id):
     kept_text = "" if result.ok else request.POST.get("text", "")
     if request.htmx:
         if request.headers.get("HX-Target", "").startswith("row-"):
-            row = _rows(Alarm.objects.filter(id=alarm.id), user)[0]
-            return render(request, "alarms/list.html#alarm-row", {"row": row, "result": result})
+            (row,) = list_rows(Alarm.objects.filter(id=alarm.id), user, result=result)
+            return HttpResponse(row["html"])
         # The whole main fragment, comments read again: the new state, the actions that
         # now fit, the picker and the timeline with this very act in it.
         source = "deleted" if alarm.deleted else "live"

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from html import escape
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -9,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from alarmdesk.alarms import bulk, sync
-from alarmdesk.alarms.models import Alarm, AuditEntry, BulkJob
+from alarmdesk.alarms.models import Alarm, AuditEntry, BulkJob, Customer
 from tests.alarms.conftest import ask_bulk, sim
 from tests.conftest import (
     CUSTOMER_A,
@@ -278,10 +279,15 @@ HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)> hx-get="/logo
 
 def test_alarm_text_from_devices_is_rendered_inert(as_user):
     client = as_user(TENANT)
-    alarm = Alarm.objects.filter(cleared=False).first()
+    alarm = Alarm.objects.filter(cleared=False, customer_id__isnull=False).first()
     Alarm.objects.filter(id=alarm.id).update(
-        type=HOSTILE, originator_name=HOSTILE, originator_label=HOSTILE, details={"x": HOSTILE}
+        type=HOSTILE,
+        originator_name=HOSTILE,
+        originator_label=f"{HOSTILE} label",
+        assignee_email=HOSTILE,
+        details={"x": HOSTILE},
     )
+    Customer.objects.filter(id=alarm.customer_id).update(title=HOSTILE)
     # Filtered on its type, which the kept choices do not offer yet (changed behind the
     # sync's back; the row and the type's option both show it), and found by a search.
     for url in (f"/alarms/?{urlencode({'type': HOSTILE})}", "/alarms/?status=ANY&q=onerror"):
@@ -289,7 +295,10 @@ def test_alarm_text_from_devices_is_rendered_inert(as_user):
         assert "<script>alert" not in html
         assert "<img src=x" not in html
         assert 'hx-get="/logout/"' not in html
-        assert "&lt;script&gt;" in html
+        row = re.search(rf'<tr id="row-{alarm.id}".*?</tr>', html, re.S).group(0)
+        # Its type and originator (each in its cell, the checkbox's label and the Clear's
+        # question), label, customer and assignee: each written escaped, none dropped.
+        assert row.count(escape(HOSTILE)) == 9, row
 
 
 def test_hostile_text_raised_through_thingsboard_is_inert_on_the_detail_page(as_user, store):
