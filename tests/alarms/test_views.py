@@ -2,8 +2,8 @@
 
 import re
 import uuid
-from html import escape
 from datetime import timedelta
+from html import escape
 from urllib.parse import urlencode
 
 import pytest
