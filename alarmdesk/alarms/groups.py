@@ -20,18 +20,26 @@ FIELDS = {"originator": "originator_id", "type": "type"}
 NOUNS = {"originator": "originator", "type": "type"}
 
 
-def page_of_groups(form, alarms, make_rows):
+def page_of_groups(form, alarms, make_rows, kept):
     """What the list shows grouped: `groups` (one page of them), `group_total`, `page`, `pages`.
 
     `alarms` is the filtered set; `make_rows(queryset)` gives the list's rows of some alarms
-    (they are made once, for the groups drawn open)."""
+    (they are made once, for the groups drawn open); `kept(what, queryset, compute)` is
+    compute() read once per version of the user's scope (counts.kept): a page of headings
+    groups the whole filtered set (at 1,000,000 alarms on PostgreSQL, 250-340 ms for the
+    100,000 active), so its watchers and its refreshes share one answer until a change."""
     grouping = form.cleaned_data["group"]
     headings = _headings(alarms, FIELDS[grouping])
+
+    def page_of(number):
+        on_page = headings[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+        return kept("groups", on_page, lambda: list(on_page))
+
     page = form.page_number
-    shown = list(headings[(page - 1) * PAGE_SIZE : page * PAGE_SIZE])
+    shown = page_of(page)
     if not shown and page > 1:  # past the end: the last page, as the list shows
-        last = page_and_pages(page, next(iter(headings[:1]), {"groups": 0})["groups"])[0]
-        shown = list(headings[(last - 1) * PAGE_SIZE : last * PAGE_SIZE])
+        first = kept("groups", headings[:1], lambda: list(headings[:1]))
+        shown = page_of(page_and_pages(page, first[0]["groups"] if first else 0)[0])
     total = shown[0]["groups"] if shown else 0
     page, pages = page_and_pages(page, total)
     opened = set(form.cleaned_data.get("open") or ())

@@ -106,7 +106,11 @@ def _list_answer(request, user, live, drawn=None):
     if form.cleaned_data["group"]:
         # Grouped: always the whole section (live.js keeps its state across the swap).
         make_rows = partial(list_rows, user=user, since=since, titles=titles)
-        context |= groups.page_of_groups(form, form.apply(alarms, user), make_rows)
+
+        def kept(what, queryset, compute):
+            return counts.kept(what, user, version, queryset, compute)
+
+        context |= groups.page_of_groups(form, form.apply(alarms, user), make_rows, kept)
     else:
         # Past a bound, the alarms counted and one more: the page after the last counted.
         page, pages = page_and_pages(form.page_number, counted.total + counted.capped)
