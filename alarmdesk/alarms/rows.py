@@ -134,23 +134,12 @@ def markup(row, show_customer, result=None):
     nobody = "" if assignee else ' class="nobody"'
     out.append(f'<td data-label="Assignee"{nobody}>{e(assignee) if assignee else "—"}</td>\n')
     out.append('<td class="row-actions">\n')
-    if row["ack_reason"]:
-        out.append(_disabled("Ack", row["ack_reason"]))
-    else:
-        out.append(
-            f'<button type="submit" form="row-act" formaction="{url}" name="action" '
-            'value="ack" data-key="a">Ack</button>'
-        )
-    out.append("\n")
-    if row["clear_reason"]:
-        out.append(_disabled("Clear", row["clear_reason"]))
-    else:
-        out.append(
-            f'<button type="submit" form="row-act" formaction="{url}" name="action" '
-            f'value="clear" class="secondary" data-key="c" data-confirm="Clear {kind} on '
-            f'{origin}?" data-confirm-more="clear" data-confirm-yes="Yes, clear it">Clear</button>'
-        )
-    out.append("\n")
+    out.append(_action("Ack", row["ack_reason"], url, 'value="ack" data-key="a"'))
+    confirm = (
+        f'value="clear" class="secondary" data-key="c" data-confirm="Clear {kind} on {origin}?" '
+        'data-confirm-more="clear" data-confirm-yes="Yes, clear it"'
+    )
+    out.append(_action("Clear", row["clear_reason"], url, confirm))
     if row["withheld"]:
         out.append(f'<small class="withheld">{e(row["withheld"])}</small>')
     if result:
@@ -159,10 +148,16 @@ def markup(row, show_customer, result=None):
             f"{e(str(result.message))}</small>"
         )
     out.append("</td>\n</tr>\n")
-    return mark_safe("".join(out))
+    return mark_safe("".join(out))  # every value from ThingsBoard or a user escaped above
 
 
-def _disabled(word, reason):
+def _action(word, unavailable, url, attributes):
+    """A row's Ack or Clear, and a line break: a submit of #row-act to the alarm, or a
+    disabled button saying why not."""
+    if unavailable:
+        why = escape(unavailable)
+        return f'<button type="button" disabled title="{why}" class="outline">{word}</button>\n'
     return (
-        f'<button type="button" disabled title="{escape(reason)}" class="outline">{word}</button>'
+        f'<button type="submit" form="row-act" formaction="{url}" name="action" {attributes}>'
+        f"{word}</button>\n"
     )
