@@ -106,7 +106,7 @@ def markup(row, show_customer, result=None):
     if row["cleared"]:
         classes += " cleared"
     out = [
-        f'<tr id="row-{rid}" class="{e(classes)}" tabindex="-1">\n',
+        f'<tr id="row-{rid}" class="{e(classes)}" tabindex="-1" data-alarm-id="{rid}">\n',
         f'<td><input type="checkbox" name="ids" value="{rid}" form="bulk-form" '
         f'aria-label="Select {kind} on {origin}"></td>\n',
         f'<td class="severity" data-label="Severity"><span aria-hidden="true">'

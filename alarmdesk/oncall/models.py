@@ -1,5 +1,9 @@
+from datetime import UTC
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django.db import models
 
+from alarmdesk.alarms import access
 from alarmdesk.alarms.models import SEVERITIES
 
 
@@ -24,3 +28,95 @@ class Preference(models.Model):
 
     def sound_choices(self):
         return [(severity, severity in self.sounds) for severity in SEVERITIES]
+
+
+def default_duty_severities():
+    return ["CRITICAL", "MAJOR"]
+
+
+class Duty(models.Model):
+    """Who is on call, and for what: one per ThingsBoard user who ever said.
+
+    The person's identity and role as ThingsBoard last told them (refreshed at each visit of
+    /oncall/), so that whoever notifies them later applies the one access rule without their
+    session: a customer user hears only of their customer's alarms, whatever they chose.
+    Types and customers narrow a tenant administrator's duty (empty: all); a customer user
+    chooses severities only. Quiet hours are the person's own clock's (`time_zone`), and may
+    wrap past midnight (22:00 to 07:00)."""
+
+    user_id = models.UUIDField(primary_key=True)
+    tenant_id = models.UUIDField(db_index=True)
+    customer_id = models.UUIDField(null=True, blank=True)
+    authority = models.CharField(max_length=32)
+    email = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True)
+    on_call = models.BooleanField(default=False)
+    since = models.DateTimeField(null=True, blank=True)  # when they last went on call
+    severities = models.JSONField(default=default_duty_severities)
+    types = models.JSONField(default=list, blank=True)
+    customers = models.JSONField(default=list, blank=True)  # customer ids, as strings
+    quiet_from = models.TimeField(null=True, blank=True)
+    quiet_until = models.TimeField(null=True, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"on-call duty of {self.email}"
+
+    @classmethod
+    def of(cls, user):
+        """The user's duty (unsaved when they never set one), their identity brought up to
+        date with the session's."""
+        duty = cls.objects.filter(user_id=user.id).first() or cls(user_id=user.id)
+        duty.tenant_id, duty.authority = user.tenant_id, user.authority
+        duty.customer_id = user.customer_id if user.is_customer_user else None
+        duty.email, duty.name = user.email, user.name
+        return duty
+
+    @property
+    def is_tenant_admin(self):
+        return self.authority == "TENANT_ADMIN"
+
+    @property
+    def is_customer_user(self):
+        return self.authority == "CUSTOMER_USER"
+
+    @property
+    def tz(self):
+        try:
+            return ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return UTC
+
+    def quiet_at(self, moment):
+        """Whether `moment` (aware) falls in the person's quiet hours."""
+        if self.quiet_from is None or self.quiet_until is None:
+            return False
+        now = moment.astimezone(self.tz).time()
+        start, end = self.quiet_from, self.quiet_until
+        if start <= end:
+            return start <= now < end
+        return now >= start or now < end  # past midnight
+
+    def covers(self, alarm):
+        """Whether the duty is for this alarm (on call aside): the access rule first, then
+        the person's choices."""
+        if not access.may_see(self, alarm.tenant_id, alarm.customer_id):
+            return False
+        if alarm.severity not in self.severities:
+            return False
+        if self.is_tenant_admin:
+            if self.types and alarm.type not in self.types:
+                return False
+            if self.customers and str(alarm.customer_id) not in self.customers:
+                return False
+        return True
+
+    def wants(self, alarm, moment):
+        """Whether to tell them of `alarm` now: on call, the alarm theirs, not quiet."""
+        return self.on_call and self.covers(alarm) and not self.quiet_at(moment)
+
+    @classmethod
+    def on_call_in(cls, tenant_id):
+        """The tenant's people on call now (quiet or not), newest on call first."""
+        return cls.objects.filter(tenant_id=tenant_id, on_call=True).order_by("-since", "email")

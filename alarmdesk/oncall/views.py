@@ -4,6 +4,8 @@ it polls like the list, marks and calls for attention when a new alarm arrives."
 
 import hashlib
 import time
+import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
 from django.contrib import messages
@@ -11,12 +13,14 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.alarms import access, counts
 from alarmdesk.alarms.confirm import perform_or_ask
+from alarmdesk.alarms.filters import filter_choices
 from alarmdesk.alarms.live import (
     changed_rows,
     drawn_at,
@@ -26,9 +30,9 @@ from alarmdesk.alarms.live import (
     shared_refresh,
     unchanged,
 )
-from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE, Alarm
+from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE, Alarm, Customer
 
-from .models import Preference
+from .models import Duty, Preference
 
 SHOWN = 100
 NOT_SAVED = "Those choices were not understood, so nothing was saved."
@@ -52,6 +56,100 @@ class OncallActionForm(forms.Form):
         if data.get("action") == "comment" and not data.get("text"):
             raise forms.ValidationError("Write the note first.")
         return data
+
+
+class DutyForm(forms.Form):
+    """What a person is on call for. Types and customers are a tenant administrator's
+    only: a customer user's duty is their customer's alarms, of the severities chosen."""
+
+    severities = forms.MultipleChoiceField(
+        choices=[(s, s.title()) for s in SEVERITIES],
+        error_messages={"required": "Choose at least one severity to be called for."},
+    )
+    types = forms.MultipleChoiceField(required=False)
+    customers = forms.MultipleChoiceField(required=False)
+    quiet_from = forms.TimeField(required=False)
+    quiet_until = forms.TimeField(required=False)
+    time_zone = forms.CharField(max_length=64, required=False)
+    on_call = forms.ChoiceField(choices=[("", ""), ("1", "on"), ("0", "off")], required=False)
+
+    def __init__(self, *args, user, duty, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user.is_tenant_admin:
+            # A type chosen before may have no alarm in the store now: still offered.
+            types = sorted(set(_types(user)) | set(duty.types))
+            self.fields["types"].choices = [(t, t) for t in types]
+            titles = Customer.titles(user.tenant_id)
+            self.fields["customers"].choices = sorted(
+                ((str(i), title) for i, title in titles.items()), key=lambda c: c[1]
+            )
+        else:
+            del self.fields["types"], self.fields["customers"]
+
+    def clean_time_zone(self):
+        name = self.cleaned_data["time_zone"] or "UTC"
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise forms.ValidationError(
+                f"{name} is not a time zone this server knows (try Europe/Berlin or UTC)."
+            ) from None
+        return name
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("quiet_from"), data.get("quiet_until")
+        if (start is None) != (end is None):
+            raise forms.ValidationError("Quiet hours need both a start and an end, or neither.")
+        if start is not None and start == end:
+            raise forms.ValidationError("Quiet hours cannot start and end at the same time.")
+        return data
+
+    def save(self, duty):
+        data = self.cleaned_data
+        duty.severities = data["severities"]
+        duty.types = data.get("types") or []
+        duty.customers = data.get("customers") or []
+        duty.quiet_from, duty.quiet_until = data["quiet_from"], data["quiet_until"]
+        duty.time_zone = data["time_zone"]
+        if data["on_call"] == "1" and not duty.on_call:
+            duty.on_call, duty.since = True, timezone.now()
+        elif data["on_call"] == "0":
+            duty.on_call = False
+        duty.save()
+        return duty
+
+
+def _types(user):
+    """The alarm types of the user's scope, as the list's filter offers them."""
+    return filter_choices(user, scope_version(user)[0])["types"]
+
+
+def _duty_context(user, duty=None, form=None, error=None):
+    duty = duty or Duty.of(user)
+    if form is None:
+        initial = {
+            "severities": duty.severities,
+            "types": duty.types,
+            "customers": duty.customers,
+            "quiet_from": duty.quiet_from,
+            "quiet_until": duty.quiet_until,
+            "time_zone": duty.time_zone,
+        }
+        form = DutyForm(initial=initial, user=user, duty=duty)
+    context = {"duty": duty, "duty_form": form, "duty_error": error, "on_call_now": None}
+    if user.is_tenant_admin:
+        now = timezone.now()
+        titles = Customer.titles(user.tenant_id)
+        context["on_call_now"] = [
+            {
+                "duty": other,
+                "quiet": other.quiet_at(now),
+                "customers": [titles.get(uuid.UUID(c), c) for c in other.customers],
+            }
+            for other in Duty.on_call_in(user.tenant_id)
+        ]
+    return context
 
 
 class PreferenceForm(forms.ModelForm):
@@ -103,6 +201,8 @@ def oncall(request):
     if request.method == "POST":
         if request.POST.get("action") == "preferences":
             return _save_preferences(request, user)
+        if request.POST.get("action") == "duty":
+            return _save_duty(request, user)
         return _act(request, user)
     version, as_of, sync_failing = scope_version(user)
     if request.htmx and version and request.GET.get("v") == version:
@@ -114,6 +214,7 @@ def oncall(request):
         if response is not None:
             return response
     context = {**_lists(user, since), **live, "preference": Preference.of(user)}
+    context |= _duty_context(user)
     template = "oncall/page.html#oncall-list" if request.htmx else "oncall/page.html"
     return render(request, template, context)
 
@@ -209,3 +310,26 @@ def _save_preferences(request, user):
     if not saved:
         messages.error(request, NOT_SAVED)
     return redirect("oncall")
+
+
+def _save_duty(request, user):
+    duty = Duty.of(user)
+    form = DutyForm(request.POST, user=user, duty=duty)
+    saved = form.is_valid()
+    if saved:
+        form.save(duty)
+    error = None if saved else " ".join(" ".join(e) for e in form.errors.values())
+    if request.htmx:
+        context = _duty_context(user, duty, None if saved else form, error)
+        return render(request, "oncall/page.html#duty", context)
+    if saved:
+        messages.success(request, _duty_words(duty))
+    else:
+        messages.error(request, f"Nothing was saved: {error}")
+    return redirect("oncall")
+
+
+def _duty_words(duty):
+    if not duty.on_call:
+        return "You are not on call."
+    return f"You are on call for {', '.join(s.title() for s in duty.severities)} alarms."

@@ -46,6 +46,24 @@ def test_each_persona_lists_exactly_the_active_alarms_thingsboard_shows_them(
     assert ids == thingsboard_alarm_ids(store, persona, statusList="ACTIVE")
 
 
+def test_every_alarm_row_carries_its_thingsboard_id_as_the_design_says(as_user):
+    """DESIGN.md's contract: data-alarm-id on every row, wherever rows are drawn (the page,
+    an opened group, the answer to a row's act)."""
+    client = as_user(TENANT)
+    page = client.get("/alarms/").content.decode()
+    first = ROW_ID.findall(page)[0]
+    opened = Alarm.objects.get(id=first).type
+    grouped = client.get("/alarms/", {"group": "type", "open": opened}).content.decode()
+    headers = {"HX-Request": "true", "HX-Target": f"row-{first}"}
+    answer = client.post(f"/alarms/{first}/", {"action": "ack"}, headers=headers)
+    for html in (page, grouped, answer.content.decode()):
+        rows = re.findall(r"<tr id=\"row-[^>]*>", html)
+        assert rows
+        for row in rows:
+            row_id = re.search(r'id="row-([0-9a-f-]{36})"', row).group(1)
+            assert f'data-alarm-id="{row_id}"' in row, row
+
+
 def test_any_status_shows_everything_a_customer_may_see_page_by_page(as_user, store):
     client = as_user(CUSTOMER_A)
     expected = thingsboard_alarm_ids(store, CUSTOMER_A)
