@@ -1,7 +1,7 @@
 from django.urls import include, path
 from django.views.generic.base import RedirectView
 
-from alarmdesk import health
+from alarmdesk import health, webapp
 from alarmdesk.accounts import views as accounts
 
 urlpatterns = [
@@ -12,4 +12,6 @@ urlpatterns = [
     path("login/", accounts.login, name="login"),
     path("logout/", accounts.logout, name="logout"),
     path("healthz", health.healthz, name="healthz"),
+    path("manifest.webmanifest", webapp.manifest, name="webapp_manifest"),
+    path("sw.js", webapp.service_worker, name="service_worker"),
 ]
