@@ -37,14 +37,11 @@ class SignInRequired(Exception):
     """The session's tokens can no longer be refreshed: the user must sign in again."""
 
 
-@dataclass(frozen=True)
-class SessionUser:
-    id: str
-    email: str
-    name: str
+class Authority:
+    """What a ThingsBoard `authority` makes of someone: for the signed-in user, and for
+    whoever the access rule reasons about without a session (an on-call duty)."""
+
     authority: str
-    tenant_id: str
-    customer_id: str | None
 
     @property
     def is_tenant_admin(self):
@@ -57,6 +54,16 @@ class SessionUser:
     @property
     def is_sysadmin(self):
         return self.authority == "SYS_ADMIN"
+
+
+@dataclass(frozen=True)
+class SessionUser(Authority):
+    id: str
+    email: str
+    name: str
+    authority: str
+    tenant_id: str
+    customer_id: str | None
 
     @property
     def role(self):

@@ -3,6 +3,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import models
 
+from alarmdesk.accounts.tokens import Authority
 from alarmdesk.alarms import access
 from alarmdesk.alarms.models import SEVERITIES
 
@@ -34,7 +35,7 @@ def default_duty_severities():
     return ["CRITICAL", "MAJOR"]
 
 
-class Duty(models.Model):
+class Duty(Authority, models.Model):
     """Who is on call, and for what: one per ThingsBoard user who ever said.
 
     The person's identity and role as ThingsBoard last told them (refreshed at each visit of
@@ -72,14 +73,6 @@ class Duty(models.Model):
         duty.customer_id = user.customer_id if user.is_customer_user else None
         duty.email, duty.name = user.email, user.name
         return duty
-
-    @property
-    def is_tenant_admin(self):
-        return self.authority == "TENANT_ADMIN"
-
-    @property
-    def is_customer_user(self):
-        return self.authority == "CUSTOMER_USER"
 
     @property
     def tz(self):
