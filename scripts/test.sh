@@ -6,8 +6,10 @@
 #
 # Three passes run side by side, since most of a test's time is spent waiting on a socket
 # (a simulator, a worker, a browser), about equal in length: SQLite, the store's tests
-# (shown as it runs); SQLite, the browser's, the simulator's and the client's tests; and
-# PostgreSQL, the store's tests. The other two passes' output follows once all are done.
+# (shown as it runs); SQLite, the browser's, the simulator's and the client's tests, with
+# those that have no store of their own (sign-in and sessions, the refreshes answered
+# before Django, compression, the web app's files, the deployment files); and PostgreSQL,
+# the store's tests. The other two passes' output follows once all are done.
 # Arguments go to every pass (e.g. -x, -k name).
 set -uo pipefail
 
@@ -23,18 +25,19 @@ pass() {  # name, then pytest's arguments; output to $work/<name>.log
 }
 
 apart=(--ignore tests/browser --ignore tests/tbsim --ignore tests/thingsboard)
-# Sign-in and sessions (tests/accounts), the refreshes answered before Django and the
-# compression (WSGI and middleware: no store of their own) are left to SQLite: they would
-# lengthen the longest pass.
-pass postgres --database postgres "${apart[@]}" --ignore tests/test_deploy.py \
-    --ignore tests/accounts --ignore tests/test_livepoll.py --ignore tests/test_compression.py \
-    "$@" &
+# Without a store of their own (WSGI, middleware, sign-in, static files, deploy/): on SQLite
+# only, beside the browser's, so that the store's pass on SQLite, the longest, is shorter.
+storeless=(tests/accounts tests/test_livepoll.py tests/test_compression.py tests/test_webapp.py
+    tests/test_deploy.py)
+unstored=()
+for path in "${storeless[@]}"; do unstored+=(--ignore "$path"); done
+pass postgres --database postgres "${apart[@]}" "${unstored[@]}" "$@" &
 postgres_pass=$!
-pass browser --database sqlite tests/browser tests/tbsim tests/thingsboard "$@" &
+pass browser --database sqlite tests/browser tests/tbsim tests/thingsboard "${storeless[@]}" "$@" &
 browser_pass=$!
 
 echo "== SQLite, the store's tests (two more passes run beside it; their output follows) =="
-"$bin/python" -m pytest --database sqlite --basetemp "$work/sqlite" "${apart[@]}" "$@"
+"$bin/python" -m pytest --database sqlite --basetemp "$work/sqlite" "${apart[@]}" "${unstored[@]}" "$@"
 sqlite_status=$?
 
 wait "$browser_pass"
@@ -43,7 +46,7 @@ wait "$postgres_pass"
 postgres_status=$?
 for name in browser postgres; do
     echo
-    echo "== $([ $name = browser ] && echo "SQLite, the browser's, the simulator's and the client's tests" || echo "PostgreSQL, the store's tests") =="
+    echo "== $([ $name = browser ] && echo "SQLite, the browser's, the simulator's, the client's and the storeless tests" || echo "PostgreSQL, the store's tests") =="
     cat "$work/$name.log"
 done
 
