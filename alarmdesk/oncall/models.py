@@ -1,3 +1,4 @@
+import uuid
 from datetime import UTC
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -66,12 +67,22 @@ class Duty(Authority, models.Model):
 
     @classmethod
     def of(cls, user):
-        """The user's duty (unsaved when they never set one), their identity brought up to
-        date with the session's."""
+        """The user's duty (unsaved when they never set one), their identity and role brought
+        up to date with the session's, and saved so when they changed: a customer user moved
+        to another customer is not told of the first one's alarms any more."""
         duty = cls.objects.filter(user_id=user.id).first() or cls(user_id=user.id)
-        duty.tenant_id, duty.authority = user.tenant_id, user.authority
-        duty.customer_id = user.customer_id if user.is_customer_user else None
-        duty.email, duty.name = user.email, user.name
+        now = {
+            "tenant_id": uuid.UUID(str(user.tenant_id)),
+            "customer_id": uuid.UUID(str(user.customer_id)) if user.is_customer_user else None,
+            "authority": user.authority,
+            "email": user.email,
+            "name": user.name,
+        }
+        changed = [name for name, value in now.items() if getattr(duty, name) != value]
+        for name in changed:
+            setattr(duty, name, now[name])
+        if changed and not duty._state.adding:
+            duty.save(update_fields=[*changed, "updated_at"])
         return duty
 
     @property

@@ -214,7 +214,8 @@ def oncall(request):
         if response is not None:
             return response
     context = {**_lists(user, since), **live, "preference": Preference.of(user)}
-    context |= _duty_context(user)
+    if not request.htmx:  # a refresh redraws the cards only
+        context |= _duty_context(user)
     template = "oncall/page.html#oncall-list" if request.htmx else "oncall/page.html"
     return render(request, template, context)
 

@@ -66,6 +66,20 @@ def test_saving_choices_keeps_the_person_on_call_and_since_when(as_user):
     assert (duty.quiet_from, duty.quiet_until) == (time(22), time(7))
 
 
+def test_a_person_moved_to_another_customer_is_on_call_for_the_new_one_only(as_user):
+    """The duty keeps who the person was at their last visit; a visit after ThingsBoard
+    moved them (here: a duty left pointing at Customer B) brings it up to date at once."""
+    client = as_user(CUSTOMER_A)
+    go(client, on_call="1")
+    b = Customer.objects.get(title="Customer B").id
+    Duty.objects.filter(email=CUSTOMER_A[0]).update(customer_id=b, name="old name")
+    client.get("/oncall/")
+    duty = duty_of(CUSTOMER_A[0])
+    assert duty.customer_id == Customer.objects.get(title="Customer A").id
+    assert duty.name != "old name"
+    assert duty.on_call
+
+
 def test_without_script_the_form_posts_and_comes_back_to_the_page(as_user):
     client = as_user(CUSTOMER_A)
     answer = client.post(
