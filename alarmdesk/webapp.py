@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-# The header's slate: the colour of the app's bar and of its splash screen.
+# A dark slate: the app's bar and its splash screen; base.html's theme-color and the icons'
+# background (scripts/icons.py) are the same colour.
 THEME = "#1f2937"
 ICONS = (("icons/alarmdesk-192.png", 192), ("icons/alarmdesk-512.png", 512))
 

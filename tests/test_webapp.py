@@ -3,6 +3,7 @@ worker served from the site's root (so that its scope is the whole site), all pu
 
 import json
 import struct
+from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def png_size(path):
-    data = open(path, "rb").read(24)  # noqa: SIM115 - one read
+    data = Path(path).read_bytes()[:24]
     assert data[:8] == b"\x89PNG\r\n\x1a\n", path
     return struct.unpack(">II", data[16:24])
 

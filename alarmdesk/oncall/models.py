@@ -73,7 +73,12 @@ class Duty(Authority, models.Model):
         duty = cls.objects.filter(user_id=user.id).first() or cls(user_id=user.id)
         now = {
             "tenant_id": uuid.UUID(str(user.tenant_id)),
-            "customer_id": uuid.UUID(str(user.customer_id)) if user.is_customer_user else None,
+            # None but for a customer user of a customer, as in access.visible_scope.
+            "customer_id": (
+                uuid.UUID(str(user.customer_id))
+                if user.is_customer_user and user.customer_id
+                else None
+            ),
             "authority": user.authority,
             "email": user.email,
             "name": user.name,

@@ -75,13 +75,14 @@ class DutyForm(forms.Form):
 
     def __init__(self, *args, user, duty, **kwargs):
         super().__init__(*args, **kwargs)
+        # The tenant's customers by id, read once: the choices, and who is on call for what.
+        self.titles = Customer.titles(user.tenant_id) if user.is_tenant_admin else {}
         if user.is_tenant_admin:
             # A type chosen before may have no alarm in the store now: still offered.
             types = sorted(set(_types(user)) | set(duty.types))
             self.fields["types"].choices = [(t, t) for t in types]
-            titles = Customer.titles(user.tenant_id)
             self.fields["customers"].choices = sorted(
-                ((str(i), title) for i, title in titles.items()), key=lambda c: c[1]
+                ((str(i), title) for i, title in self.titles.items()), key=lambda c: c[1]
             )
         else:
             del self.fields["types"], self.fields["customers"]
@@ -139,8 +140,7 @@ def _duty_context(user, duty=None, form=None, error=None):
         form = DutyForm(initial=initial, user=user, duty=duty)
     context = {"duty": duty, "duty_form": form, "duty_error": error, "on_call_now": None}
     if user.is_tenant_admin:
-        now = timezone.now()
-        titles = Customer.titles(user.tenant_id)
+        now, titles = timezone.now(), form.titles
         context["on_call_now"] = [
             {
                 "duty": other,
