@@ -260,6 +260,38 @@ LOGIN_THROTTLE_SECONDS = env_int("LOGIN_THROTTLE_SECONDS", 300)
 # REMOTE_ADDR and the header is ignored (anyone can send one).
 ALARMDESK_TRUSTED_PROXIES = env_int("ALARMDESK_TRUSTED_PROXIES", 0, minimum=0)
 
+# --- Notifying the person on call (alarmdesk/oncall/) -----------------------------------
+
+# The site's address as its users reach it: the links in notifications and e-mails.
+ALARMDESK_PUBLIC_URL = env_str("ALARMDESK_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Web Push's VAPID key (RFC 8292): unset, one is generated once and kept in var/ (every web
+# process and worker of a machine then shares it; set it when they run on several). A PEM,
+# or the base64url of the raw key or its DER (`vapid --gen` prints one).
+ALARMDESK_VAPID_PRIVATE_KEY = env_str("ALARMDESK_VAPID_PRIVATE_KEY")
+ALARMDESK_VAPID_KEY_FILE = VAR_DIR / "vapid_private.pem"
+# Who runs this push sender, for the push services to write to: mailto: or https:.
+ALARMDESK_VAPID_SUBJECT = env_str("ALARMDESK_VAPID_SUBJECT", "mailto:alarmdesk@localhost")
+# The push services a browser's subscription may point at (a name, or a suffix after a dot);
+# https only unless an entry is written with http:// (the tests' own, on loopback). Nothing
+# else is ever sent a request: a subscription naming another host is refused.
+ALARMDESK_PUSH_HOSTS = env_list(
+    "ALARMDESK_PUSH_HOSTS",
+    [
+        "fcm.googleapis.com",  # Chrome, Edge and Android
+        ".push.services.mozilla.com",  # Firefox
+        ".push.apple.com",  # Safari, and iOS 16.4+ home-screen apps
+        ".notify.windows.com",  # Edge on Windows (WNS)
+    ],
+)
+# An alarm raised longer ago than this when the sync first sees it is not paged (a backfill,
+# or AlarmDesk started after an outage): it is on the pages, not in anyone's pocket.
+ALARMDESK_NOTIFY_MAX_AGE_SECONDS = env_int("ALARMDESK_NOTIFY_MAX_AGE_SECONDS", 900)
+# Sending: tries per delivery, and the first retry's delay (doubled at each next one).
+ALARMDESK_NOTIFY_ATTEMPTS = env_int("ALARMDESK_NOTIFY_ATTEMPTS", 5)
+ALARMDESK_NOTIFY_RETRY_SECONDS = env_int("ALARMDESK_NOTIFY_RETRY_SECONDS", 5)
+# A link in a notification (acknowledge, claim) works this long, for its one person.
+ALARMDESK_NOTIFY_LINK_SECONDS = env_int("ALARMDESK_NOTIFY_LINK_SECONDS", 3600)
+
 # --- Celery -------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = REDIS_URL
@@ -270,7 +302,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 3, "socket_connect_timeout"
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.5}
 # The sync has its own queue and worker process (`worker-sync` in the Procfile), so bulk
 # jobs and other work on the default queue (`worker`) never delay it.
-CELERY_TASK_ROUTES = {"alarmdesk.alarms.tasks.sync_alarms": {"queue": "sync"}}
+# Notifications have theirs (`worker-notify`): a slow push service or SMTP server never
+# holds up a bulk job, and a bulk job never holds up a page.
+CELERY_TASK_ROUTES = {
+    "alarmdesk.alarms.tasks.sync_alarms": {"queue": "sync"},
+    **{
+        f"alarmdesk.oncall.tasks.{name}": {"queue": "notify"}
+        for name in ("plan_notices", "deliver", "sweep")
+    },
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
@@ -291,6 +331,13 @@ CELERY_BEAT_SCHEDULE = {
     },
     "recover-bulk-jobs": {
         "task": "alarmdesk.alarms.tasks.recover_bulk_jobs",
+        "schedule": 15,
+        "options": {"expires": 15},
+    },
+    # The outbox's safety net: notices the sync's nudge did not plan (a lost message), and
+    # deliveries whose message Redis lost or whose worker died.
+    "sweep-notifications": {
+        "task": "alarmdesk.oncall.tasks.sweep",
         "schedule": 15,
         "options": {"expires": 15},
     },

@@ -23,7 +23,7 @@ if [ -z "${SECRET_KEY:-}" ]; then
     export SECRET_KEY
 fi
 
-processes=(web worker-sync worker beat ready)
+processes=(web worker-sync worker-notify worker beat ready)
 ports=(8000)
 if [ -z "${REDIS_URL:-}" ]; then
     processes=(redis "${processes[@]}")

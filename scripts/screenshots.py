@@ -8,7 +8,8 @@ Run from the repository root (or `make screenshots`):
 What it does:
 - starts, on free ports and with a throwaway var dir (SQLite store, static files, beat's
   schedule, the logs), its own redis-server, the simulator (`--scenario demo`, live generator
-  on), and the Procfile's web, worker-sync, worker and beat, with the Procfile's commands;
+  on), and the Procfile's web, worker-sync, worker-notify, worker and beat, with the
+  Procfile's commands;
 - waits until /healthz says the sync has run and the backfill is done, and reads the
   comments of recent alarms once (who acknowledged and cleared, for /history/);
 - signs in Debian's Chromium (never a downloaded one) as the demo tenant administrator and
@@ -44,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 TENANT = ("tenant@thingsboard.org", "tenant")
-PROCESSES = ("web", "worker-sync", "worker", "beat")
+PROCESSES = ("web", "worker-sync", "worker-notify", "worker", "beat")
 SETTINGS_MODULE = "screenshots_settings"
 # The Django settings, with the static files collected into the throwaway var dir (settings.py
 # puts STATIC_ROOT under the repository's var/, which `make run` owns).

@@ -30,7 +30,13 @@ DEPLOY = ROOT / "deploy"
 UNITS = DEPLOY / "systemd"
 SITE = DEPLOY / "nginx" / "alarmdesk.conf"
 ENV_TEMPLATE = DEPLOY / "alarmdesk.env.example"
-SERVICES = ["alarmdesk-web", "alarmdesk-worker", "alarmdesk-worker-sync", "alarmdesk-beat"]
+SERVICES = [
+    "alarmdesk-web",
+    "alarmdesk-worker",
+    "alarmdesk-worker-sync",
+    "alarmdesk-worker-notify",
+    "alarmdesk-beat",
+]
 NAME = "alarmdesk.example.com"
 CERTIFICATE = f"/etc/letsencrypt/live/{NAME}/fullchain.pem"
 CERTIFICATE_KEY = f"/etc/letsencrypt/live/{NAME}/privkey.pem"
@@ -431,7 +437,7 @@ def test_a_stop_waits_for_the_longest_task_of_each_worker():
             queue = settings.CELERY_TASK_ROUTES.get(name, {}).get("queue", "celery")
             limit = task.time_limit or settings.CELERY_TASK_TIME_LIMIT
             limits[queue] = max(limits.get(queue, 0), limit)
-    for name in ("alarmdesk-worker", "alarmdesk-worker-sync"):
+    for name in ("alarmdesk-worker", "alarmdesk-worker-sync", "alarmdesk-worker-notify"):
         [mode] = _unit(f"{name}.service")[("Service", "KillMode")]
         assert mode == "mixed"  # SIGTERM to the main process only: Celery's warm shutdown
         longest = max(limits[queue] for queue in _option(_exec_start(name), "-Q").split(","))

@@ -200,7 +200,11 @@ def running(cluster, tb_url, workdir, **overrides):
             command = with_option(unit_command("alarmdesk-web"), "--bind", f"127.0.0.1:{port}")
             topology.start(f"web{n}", command, env)
             topology.bases.append(f"http://127.0.0.1:{port}")
-            for unit, host in (("alarmdesk-worker-sync", "sync"), ("alarmdesk-worker", "worker")):
+            for unit, host in (
+                ("alarmdesk-worker-sync", "sync"),
+                ("alarmdesk-worker-notify", "notify"),
+                ("alarmdesk-worker", "worker"),
+            ):
                 command = with_option(unit_command(unit), "--hostname", f"{host}{n}@%h")
                 topology.start(f"{host}{n}", command, env)
         beat = with_option(unit_command("alarmdesk-beat"), "--schedule", str(workdir / "beat"))

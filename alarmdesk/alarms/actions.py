@@ -68,6 +68,8 @@ NOT_CONFIRMED = "Nothing was cleared: clearing asks first, and it was not confir
 COMMENT_MEMORY = timedelta(minutes=15)
 # How long one person's claim holds off another's (the calls take a few seconds at most).
 CLAIM_SECONDS = 30
+# Where a person acted from, as the audit log keeps it (AuditEntry.via).
+VIA_PAGE, VIA_PUSH, VIA_LINK = "", "notification", "link"
 
 
 @dataclass(frozen=True)
@@ -92,19 +94,22 @@ def _call(action, alarm_id, assignee, text):
     return lambda tb: tb.add_comment(alarm_id, text)
 
 
-def perform(request, user, alarm_id, action, *, assignee=None, text="", bulk_job=None):
+def perform(
+    request, user, alarm_id, action, *, assignee=None, text="", bulk_job=None, via=VIA_PAGE
+):
     """Do `action` on the alarm in ThingsBoard; returns a Result a person can read.
 
     The caller has already checked the alarm with the access rule; ThingsBoard checks again.
     `request` is anything with the user's session (a view's request, or a bulk job's).
+    `via` says, in the audit log, where the person acted from when not on a page.
     """
     alarm_id = str(alarm_id)
     if action == "claim":
-        return _claim(request, user, alarm_id, text, bulk_job)
+        return _claim(request, user, alarm_id, text, bulk_job, via)
     if action == "assign" and assignee == "me":
         assignee = user.id
     detail = _detail(action, assignee, text)
-    entry = _begin(user, alarm_id, action, detail, bulk_job)
+    entry = _begin(user, alarm_id, action, detail, bulk_job, via)
     if entry is None:
         return Result(Outcome.FAILED, BUSY)
     try:
@@ -116,7 +121,7 @@ def perform(request, user, alarm_id, action, *, assignee=None, text="", bulk_job
     return result
 
 
-def _begin(user, alarm_id, action, detail, bulk_job):
+def _begin(user, alarm_id, action, detail, bulk_job, via=VIA_PAGE):
     """The pending audit entry, or None when the database will not take it."""
     try:
         return AuditEntry.objects.create(
@@ -128,6 +133,7 @@ def _begin(user, alarm_id, action, detail, bulk_job):
             outcome=Outcome.PENDING,
             detail=detail,
             bulk_job=bulk_job,
+            via=via,
         )
     except DatabaseError:
         log.error("could not log %s of alarm %s; not calling ThingsBoard", action, alarm_id)
@@ -351,12 +357,12 @@ def _detail(action, assignee, text):
 # --- claim: on-call's one tap ------------------------------------------------------------
 
 
-def _claim(request, user, alarm_id, text, bulk_job):
+def _claim(request, user, alarm_id, text, bulk_job, via):
     """Acknowledge, assign to me, and post the note if there is one. Never takes the alarm
     from someone else: if another person has it (or is claiming it this very moment), say
     who and change nothing."""
     if not _hold_claim(alarm_id, user):
-        return _refused_claim(user, alarm_id, "Someone else is claiming this alarm right now.")
+        return _refused_claim(user, alarm_id, "Someone else is claiming this alarm right now.", via)
     try:
         try:
             info = _read_alarm(request, alarm_id)
@@ -366,13 +372,20 @@ def _claim(request, user, alarm_id, text, bulk_job):
             return Result(Outcome.FAILED, UNREACHABLE + (KEPT if text else ""))
         if info.assignee_id and info.assignee_id != str(user.id):
             holder = f"{_person(info.assignee)} already has this alarm: nothing was changed."
-            return _refused_claim(user, alarm_id, holder)
+            return _refused_claim(user, alarm_id, holder, via)
         steps = [] if info.acknowledged else [("ack", None)]
         steps += [] if info.assignee_id else [("assign", "me")]
         steps += [("comment", None)] if text else []
         for action, assignee in steps:
             result = perform(
-                request, user, alarm_id, action, assignee=assignee, text=text, bulk_job=bulk_job
+                request,
+                user,
+                alarm_id,
+                action,
+                assignee=assignee,
+                text=text,
+                bulk_job=bulk_job,
+                via=via,
             )
             if not result.ok:
                 return result
@@ -383,9 +396,9 @@ def _claim(request, user, alarm_id, text, bulk_job):
     )
 
 
-def _refused_claim(user, alarm_id, message):
+def _refused_claim(user, alarm_id, message, via):
     result = Result(Outcome.FAILED, message)
-    entry = _begin(user, alarm_id, "claim", "", None)
+    entry = _begin(user, alarm_id, "claim", "", None, via)
     if entry is not None:
         _complete(entry, result)
     return result

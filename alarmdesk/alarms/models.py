@@ -246,6 +246,9 @@ class AuditEntry(models.Model):
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     detail = models.TextField(blank=True)  # the comment's text, the assignee, the error
     bulk_job = models.ForeignKey("BulkJob", on_delete=models.SET_NULL, null=True, blank=True)
+    # Where the person acted from when not a page: "notification" (a push's button), "link"
+    # (a notification's link, confirmed on its page).
+    via = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["alarm_uuid", "at"]), models.Index(fields=["at"])]

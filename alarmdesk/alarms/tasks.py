@@ -17,11 +17,25 @@ log = logging.getLogger(__name__)
 def sync_alarms():
     """One sync run (fast cycle; reconciliation when due; a backfill slice while pending)."""
     try:
-        return sync.run_cycle()
+        counts = sync.run_cycle()
     except (ThingsBoardError, SoftTimeLimitExceeded) as error:
         # Recorded by the sync (status, /healthz); the next beat tick tries again.
         log.warning("alarm sync failed: %s", error)
         return {"error": str(error)}
+    if counts and counts.get("events"):
+        _nudge_notices()
+    return counts
+
+
+def _nudge_notices():
+    """Alarms changed: the notify queue plans who on call hears of them, now rather than
+    at the sweep's next tick (which plans them too, should this message be lost)."""
+    from alarmdesk.oncall.tasks import plan_notices
+
+    try:
+        plan_notices.delay()
+    except Exception:
+        log.warning("could not queue the notices' planning; the sweep will", exc_info=True)
 
 
 # The limits leave room for one slice of a job (bulk.SLICE_SECONDS) and its last alarm.

@@ -60,6 +60,7 @@ class Duty(Authority, models.Model):
     quiet_from = models.TimeField(null=True, blank=True)
     quiet_until = models.TimeField(null=True, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
+    by_email = models.BooleanField(default=False)  # besides every browser they subscribed
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
@@ -129,3 +130,108 @@ class Duty(Authority, models.Model):
     def on_call_in(cls, tenant_id):
         """The tenant's people on call now (quiet or not), newest on call first."""
         return cls.objects.filter(tenant_id=tenant_id, on_call=True).order_by("-since", "email")
+
+
+class PushSubscription(models.Model):
+    """A browser's Web Push subscription (PushSubscription.toJSON()), for one person: what
+    the push service needs to reach that browser, encrypted for it alone."""
+
+    user_id = models.UUIDField(db_index=True)
+    endpoint = models.URLField(max_length=1000, unique=True)
+    p256dh = models.CharField(max_length=100)  # the browser's public key, base64url
+    auth = models.CharField(max_length=50)  # its authentication secret, base64url
+    user_agent = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"push subscription of {self.user_id}"
+
+    def info(self):
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
+
+    @property
+    def device(self):
+        """A few words for the person's list: the browser, not the secret endpoint."""
+        agent = self.user_agent
+        for name in ("Edg", "Firefox", "Chrome", "Safari"):
+            if name in agent:
+                browser = "Edge" if name == "Edg" else name
+                break
+        else:
+            browser = "A browser"
+        for system in ("Android", "iPhone", "iPad", "Windows", "Mac OS", "Linux"):
+            if system in agent:
+                return f"{browser} on {system.replace('Mac OS', 'macOS')}"
+        return browser
+
+
+class Notice(models.Model):
+    """That one person is told of one alarm's transition ("raised", or "rose to CRITICAL"):
+    one per person, alarm and transition, whatever retries, sync runs or planners follow (the
+    unique constraint decides). Its deliveries are the channels it went out on."""
+
+    alarm = models.ForeignKey("alarms.Alarm", on_delete=models.CASCADE, related_name="notices")
+    user_id = models.UUIDField()
+    email = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True)
+    transition = models.CharField(max_length=32)  # "raised", "rose:CRITICAL"
+    severity = models.CharField(max_length=16)  # the alarm's, when it was planned
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alarm", "user_id", "transition"], name="one_notice_per_transition"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.email} told of {self.alarm_id} ({self.transition})"
+
+    @property
+    def person(self):
+        return self.name or self.email
+
+
+class Delivery(models.Model):
+    """One notice sent on one channel: the outbox. Written with its notice, before anything
+    is sent, so that a worker killed or a message lost in Redis leaves it pending for the
+    sweep to send again (oncall/outbox.py)."""
+
+    class Channel(models.TextChoices):
+        PUSH = "push"
+        EMAIL = "email"
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"  # every attempt failed
+        GONE = "gone"  # the push service says the subscription no longer exists
+        SKIPPED = "skipped"  # acknowledged or cleared before it went out
+
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    subscription = models.ForeignKey(
+        PushSubscription, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    due_at = models.DateTimeField()  # pending: when the sweep may send it again
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "due_at"])]
+
+    def __str__(self):
+        return f"{self.channel} of notice {self.notice_id}: {self.state}"
+
+
+class NotifyState(models.Model):
+    """How far the planner has read the sync's alarm events (AlarmEvent ids)."""
+
+    last_event_id = models.BigIntegerField()
+
+    def __str__(self):
+        return f"notices planned up to event {self.last_event_id}"

@@ -32,7 +32,8 @@ from alarmdesk.alarms.live import (
 )
 from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE, Alarm, Customer
 
-from .models import Duty, Preference
+from . import push
+from .models import Duty, Preference, PushSubscription
 
 SHOWN = 100
 NOT_SAVED = "Those choices were not understood, so nothing was saved."
@@ -138,7 +139,14 @@ def _duty_context(user, duty=None, form=None, error=None):
             "time_zone": duty.time_zone,
         }
         form = DutyForm(initial=initial, user=user, duty=duty)
-    context = {"duty": duty, "duty_form": form, "duty_error": error, "on_call_now": None}
+    context = {
+        "duty": duty,
+        "duty_form": form,
+        "duty_error": error,
+        "on_call_now": None,
+        "push_key": push.public_key(),
+        "devices": [s.device for s in PushSubscription.objects.filter(user_id=user.id)],
+    }
     if user.is_tenant_admin:
         now, titles = timezone.now(), form.titles
         context["on_call_now"] = [

@@ -1,0 +1,250 @@
+"""From the sync's alarm events to the person on call's pocket, through an outbox.
+
+plan() reads the events the sync wrote since it last looked (an alarm raised; its severity
+rose), and for each person on call whose duty covers the alarm writes a Notice (one per
+person, alarm and transition: the unique constraint makes a second planner, a re-read or a
+re-trigger at the same severity a no-op) with one pending Delivery per channel, in one
+transaction. Only then are the deliveries queued, each sent by deliver() on the notify
+queue; the sweep queues again any that stayed pending past their due time (a message Redis
+lost, a worker killed mid-send), so nothing planned is lost. A delivery may go out twice
+when a worker dies between the push service's answer and the database's write: a page
+twice rather than never."""
+
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from alarmdesk.alarms import access
+from alarmdesk.alarms.models import SEVERITY_RANK, AlarmEvent
+
+from . import links, push
+from .models import Delivery, Duty, Notice, NotifyState, PushSubscription
+
+log = logging.getLogger(__name__)
+
+Kind = AlarmEvent.Kind
+State = Delivery.State
+# Events are read by id from the watermark on. Raised and severity events are written by
+# the sync alone, one run at a time (its Redis lock), each batch committed before the next:
+# their ids commit in order, and none appears later behind the watermark. (An action's
+# answer writes acknowledged, cleared or assigned events, which are no page.)
+# A delivery being sent is not queued again by the sweep for this long (push.TIMEOUT and
+# the database's write after it, with room).
+LEASE = timedelta(seconds=60)
+
+
+def transition(event):
+    """What the event is worth a page for: "raised", "rose:<SEVERITY>", or None."""
+    if event.kind == Kind.CREATED:
+        return "raised"
+    if event.kind == Kind.SEVERITY_CHANGED:
+        old, new = event.data.get("from"), event.data.get("to")
+        if SEVERITY_RANK.get(new, 99) < SEVERITY_RANK.get(old, 99):
+            return f"rose:{new}"
+    return None
+
+
+def plan():
+    """Notices and deliveries for the events since the last run; returns the deliveries'
+    ids, queued once the transaction commits."""
+    queued = []
+    with transaction.atomic():
+        state = NotifyState.objects.select_for_update().first()
+        newest = AlarmEvent.objects.aggregate(newest=Max("id"))["newest"] or 0
+        if state is None:
+            # First run: what the store holds is history, not news.
+            NotifyState.objects.create(last_event_id=newest)
+            return queued
+        if newest <= state.last_event_id:
+            return queued
+        now = timezone.now()
+        duties = {}
+        for event in _news(state.last_event_id, newest, now):
+            what = transition(event)
+            if what is None:
+                continue
+            tenant = event.alarm.tenant_id
+            if tenant not in duties:
+                duties[tenant] = list(Duty.on_call_in(tenant))
+            for duty in duties[tenant]:
+                if duty.wants(event.alarm, now):
+                    queued += _notice(event.alarm, duty, what, now)
+        state.last_event_id = newest
+        state.save(update_fields=["last_event_id"])
+        transaction.on_commit(lambda: _queue(queued))
+    return queued
+
+
+def _news(after, upto, now):
+    """The events in (after, upto] worth a page: an alarm raised recently, or its severity
+    changed recently, that still waits for someone. Filtered by the database: a backfill's
+    events (a million of them) are history, and none is read into Python."""
+    oldest = now - timedelta(seconds=settings.ALARMDESK_NOTIFY_MAX_AGE_SECONDS)
+    raised = Q(kind=Kind.CREATED, alarm__start_ts__gte=int(oldest.timestamp() * 1000))
+    return (
+        AlarmEvent.objects.filter(id__gt=after, id__lte=upto)
+        .filter(raised | Q(kind=Kind.SEVERITY_CHANGED, observed_at__gte=oldest))
+        .filter(alarm__deleted=False, alarm__cleared=False, alarm__acknowledged=False)
+        .select_related("alarm")
+        .order_by("id")
+        .iterator(chunk_size=500)
+    )
+
+
+def _notice(alarm, duty, what, now):
+    try:
+        with transaction.atomic():
+            notice = Notice.objects.create(
+                alarm=alarm,
+                user_id=duty.user_id,
+                email=duty.email,
+                name=duty.name,
+                transition=what,
+                severity=alarm.severity,
+                created_at=now,
+            )
+    except IntegrityError:
+        return []  # told already
+    rows = [
+        Delivery(notice=notice, channel=Delivery.Channel.PUSH, subscription=s)
+        for s in PushSubscription.objects.filter(user_id=duty.user_id).order_by("id")
+    ]
+    if duty.by_email and duty.email:
+        rows.append(Delivery(notice=notice, channel=Delivery.Channel.EMAIL))
+    for row in rows:
+        row.created_at, row.due_at = now, now + LEASE
+        row.save()
+    return [row.id for row in rows]
+
+
+def _queue(ids):
+    from .tasks import deliver  # the tasks module imports this one
+
+    for delivery_id in ids:
+        try:
+            deliver.delay(delivery_id)
+        except Exception:
+            log.warning("could not queue delivery %s; the sweep will", delivery_id)
+            break
+
+
+def deliver(delivery_id):
+    """Send one pending delivery. Returns the seconds until it should be tried again, or
+    None when it is done (sent, refused for good, or no longer needed)."""
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update()
+            .select_related("notice__alarm", "subscription")
+            # Not before its time (due_at less the lease): a retry's message that came early
+            # waits for its own.
+            .filter(id=delivery_id, state=State.PENDING, due_at__lte=now + LEASE)
+            .first()
+        )
+        if delivery is None:
+            return None
+        reason = _not_needed(delivery)
+        if reason:
+            _finish(delivery, State.SKIPPED, reason)
+            return None
+        delivery.attempts += 1
+        delivery.due_at = now + LEASE
+        delivery.save(update_fields=["attempts", "due_at"])
+    try:
+        _send(delivery)
+    except push.Gone as error:
+        PushSubscription.objects.filter(id=delivery.subscription_id).delete()
+        _finish(delivery, State.GONE, str(error))
+        return None
+    except push.Failed as error:
+        if delivery.attempts >= settings.ALARMDESK_NOTIFY_ATTEMPTS:
+            _finish(delivery, State.FAILED, str(error))
+            return None
+        delay = settings.ALARMDESK_NOTIFY_RETRY_SECONDS * 2 ** (delivery.attempts - 1)
+        Delivery.objects.filter(id=delivery.id).update(
+            error=str(error), due_at=timezone.now() + timedelta(seconds=delay) + LEASE
+        )
+        log.warning("delivery %s failed (%s); trying again in %s s", delivery.id, error, delay)
+        return delay
+    _finish(delivery, State.SENT, "")
+    return None
+
+
+def _not_needed(delivery):
+    alarm = delivery.notice.alarm
+    if alarm.acknowledged:
+        return "acknowledged before it went out"
+    if alarm.cleared or alarm.deleted:
+        return "cleared before it went out"
+    duty = Duty.objects.filter(user_id=delivery.notice.user_id).first()
+    # The access rule again, as the person is now: moved to another customer meanwhile,
+    # they are not told of the first one's alarm.
+    if duty is None or not access.may_see(duty, alarm.tenant_id, alarm.customer_id):
+        return "no longer theirs to see"
+    if delivery.channel == Delivery.Channel.PUSH and delivery.subscription is None:
+        return "the browser's subscription was removed"
+    return ""
+
+
+def _finish(delivery, state, error):
+    Delivery.objects.filter(id=delivery.id).update(
+        state=state, error=error, sent_at=timezone.now() if state == State.SENT else None
+    )
+
+
+def _send(delivery):
+    if delivery.channel == Delivery.Channel.PUSH:
+        push.send(delivery.subscription.info(), push_message(delivery.notice))
+    else:
+        raise push.Failed(f"no sender for {delivery.channel} yet")
+
+
+def words(notice):
+    """(title, body) of a notification: what fired, on what, and since when."""
+    alarm, severity = notice.alarm, notice.severity.title()
+    title = f"{severity}: {alarm.type}"
+    if notice.transition.startswith("rose:"):
+        title = f"Now {severity}: {alarm.type}"
+    raised = time.strftime("%H:%M:%S", time.gmtime(alarm.start_ts / 1000))
+    body = f"{alarm.originator_name} · raised {raised} UTC"
+    return title, body
+
+
+def push_message(notice):
+    """The push's JSON (under 4 KB, the push services' limit): what the service worker
+    shows, where a tap leads, and the person's own signed links for its two buttons."""
+    alarm = notice.alarm
+    title, body = words(notice)
+    return {
+        "title": title,
+        "body": body,
+        "url": reverse("alarm_detail", args=[alarm.id]),
+        "tag": f"alarm-{alarm.id}",
+        "alarm": str(alarm.id),
+        "actions": {
+            action: reverse("notified", args=[links.make(alarm.id, action, notice.user_id)])
+            for action in links.ACTIONS
+        },
+    }
+
+
+def sweep():
+    """Plan what the sync's nudge did not, and queue again the deliveries past due.
+    Returns how many were queued again."""
+    plan()
+    now = timezone.now()
+    due = list(
+        Delivery.objects.filter(state=State.PENDING, due_at__lt=now)
+        .order_by("due_at")
+        .values_list("id", flat=True)[:500]
+    )
+    if due:
+        Delivery.objects.filter(id__in=due).update(due_at=now + LEASE)
+        _queue(due)
+    return len(due)
