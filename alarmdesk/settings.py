@@ -291,6 +291,17 @@ ALARMDESK_NOTIFY_ATTEMPTS = env_int("ALARMDESK_NOTIFY_ATTEMPTS", 5)
 ALARMDESK_NOTIFY_RETRY_SECONDS = env_int("ALARMDESK_NOTIFY_RETRY_SECONDS", 5)
 # A link in a notification (acknowledge, claim) works this long, for its one person.
 ALARMDESK_NOTIFY_LINK_SECONDS = env_int("ALARMDESK_NOTIFY_LINK_SECONDS", 3600)
+# E-mail to the person on call who asked for it: Django's own settings. In demo mode with no
+# mail server named, the e-mails are written to the notify worker's log instead.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "AlarmDesk <alarmdesk@localhost>")
+if TB_DEMO and env_str("EMAIL_HOST") is None:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 # --- Celery -------------------------------------------------------------------------------
 

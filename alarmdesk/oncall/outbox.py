@@ -23,7 +23,8 @@ from django.utils import timezone
 from alarmdesk.alarms import access
 from alarmdesk.alarms.models import SEVERITY_RANK, AlarmEvent
 
-from . import links, push
+from . import links, mail, push
+from .errors import Failed, Gone
 from .models import Delivery, Duty, Notice, NotifyState, PushSubscription
 
 log = logging.getLogger(__name__)
@@ -158,11 +159,11 @@ def deliver(delivery_id):
         delivery.save(update_fields=["attempts", "due_at"])
     try:
         _send(delivery)
-    except push.Gone as error:
+    except Gone as error:
         PushSubscription.objects.filter(id=delivery.subscription_id).delete()
         _finish(delivery, State.GONE, str(error))
         return None
-    except push.Failed as error:
+    except Failed as error:
         if delivery.attempts >= settings.ALARMDESK_NOTIFY_ATTEMPTS:
             _finish(delivery, State.FAILED, str(error))
             return None
@@ -202,7 +203,7 @@ def _send(delivery):
     if delivery.channel == Delivery.Channel.PUSH:
         push.send(delivery.subscription.info(), push_message(delivery.notice))
     else:
-        raise push.Failed(f"no sender for {delivery.channel} yet")
+        mail.send(delivery.notice, links_of(delivery.notice), words(delivery.notice))
 
 
 def words(notice):
@@ -227,10 +228,16 @@ def push_message(notice):
         "url": reverse("alarm_detail", args=[alarm.id]),
         "tag": f"alarm-{alarm.id}",
         "alarm": str(alarm.id),
-        "actions": {
-            action: reverse("notified", args=[links.make(alarm.id, action, notice.user_id)])
-            for action in links.ACTIONS
-        },
+        "actions": links_of(notice),
+    }
+
+
+def links_of(notice):
+    """{action: path} of the person's own signed links for the notice's alarm."""
+    alarm_id, user_id = notice.alarm_id, notice.user_id
+    return {
+        action: reverse("notified", args=[links.make(alarm_id, action, user_id)])
+        for action in links.ACTIONS
     }
 
 

@@ -21,6 +21,8 @@ from django.core.exceptions import ImproperlyConfigured
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
 
+from .errors import Failed, Gone
+
 log = logging.getLogger(__name__)
 
 # A push service that does not answer within this is retried later (the outbox's backoff).
@@ -32,14 +34,6 @@ TTL_SECONDS = 3600
 
 class Refused(ValueError):
     """A subscription AlarmDesk will not send to, in words for the person."""
-
-
-class Gone(Exception):
-    """The push service says the subscription no longer exists (404, 410)."""
-
-
-class Failed(Exception):
-    """The push service could not be reached, or refused the message for now."""
 
 
 def b64url_decode(text):

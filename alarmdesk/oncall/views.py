@@ -72,6 +72,7 @@ class DutyForm(forms.Form):
     quiet_from = forms.TimeField(required=False)
     quiet_until = forms.TimeField(required=False)
     time_zone = forms.CharField(max_length=64, required=False)
+    by_email = forms.BooleanField(required=False)
     on_call = forms.ChoiceField(choices=[("", ""), ("1", "on"), ("0", "off")], required=False)
 
     def __init__(self, *args, user, duty, **kwargs):
@@ -114,6 +115,7 @@ class DutyForm(forms.Form):
         duty.customers = data.get("customers") or []
         duty.quiet_from, duty.quiet_until = data["quiet_from"], data["quiet_until"]
         duty.time_zone = data["time_zone"]
+        duty.by_email = data["by_email"]
         if data["on_call"] == "1" and not duty.on_call:
             duty.on_call, duty.since = True, timezone.now()
         elif data["on_call"] == "0":
@@ -137,6 +139,7 @@ def _duty_context(user, duty=None, form=None, error=None):
             "quiet_from": duty.quiet_from,
             "quiet_until": duty.quiet_until,
             "time_zone": duty.time_zone,
+            "by_email": duty.by_email,
         }
         form = DutyForm(initial=initial, user=user, duty=duty)
     context = {
