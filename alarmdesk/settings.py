@@ -283,6 +283,9 @@ ALARMDESK_PUSH_HOSTS = env_list(
         ".notify.windows.com",  # Edge on Windows (WNS)
     ],
 )
+# Chat webhooks are posted to over https; plain http only to these hosts (a receiver on
+# the same private network, the tests' own on loopback).
+ALARMDESK_WEBHOOK_HTTP_HOSTS = env_list("ALARMDESK_WEBHOOK_HTTP_HOSTS", [])
 # An alarm raised longer ago than this when the sync first sees it is not paged (a backfill,
 # or AlarmDesk started after an outage): it is on the pages, not in anyone's pocket.
 ALARMDESK_NOTIFY_MAX_AGE_SECONDS = env_int("ALARMDESK_NOTIFY_MAX_AGE_SECONDS", 900)

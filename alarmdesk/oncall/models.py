@@ -165,13 +165,43 @@ class PushSubscription(models.Model):
         return browser
 
 
+class Webhook(models.Model):
+    """A chat channel's incoming webhook (Slack, Microsoft Teams, or any JSON receiver), set by
+    a tenant administrator: for the tenant (its own alarms and every customer's) or for one
+    customer (that customer's only), for the severities chosen."""
+
+    class Kind(models.TextChoices):
+        SLACK = "slack", "Slack"
+        TEAMS = "teams", "Microsoft Teams"
+        JSON = "json", "JSON (any receiver)"
+
+    tenant_id = models.UUIDField(db_index=True)
+    customer_id = models.UUIDField(null=True, blank=True)  # None: the whole tenant
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=80)  # "#ops", what people call the channel
+    url = models.URLField(max_length=1000)
+    severities = models.JSONField(default=default_duty_severities)
+    created_by = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.get_kind_display()} webhook {self.name}"
+
+    def covers(self, alarm):
+        if str(alarm.tenant_id) != str(self.tenant_id) or alarm.severity not in self.severities:
+            return False
+        return self.customer_id is None or str(alarm.customer_id) == str(self.customer_id)
+
+
 class Notice(models.Model):
     """That one person is told of one alarm's transition ("raised", or "rose to CRITICAL"):
     one per person, alarm and transition, whatever retries, sync runs or planners follow (the
     unique constraint decides). Its deliveries are the channels it went out on."""
 
     alarm = models.ForeignKey("alarms.Alarm", on_delete=models.CASCADE, related_name="notices")
-    user_id = models.UUIDField()
+    # Whom: a person on call, or a chat channel (then `name` is the channel's).
+    user_id = models.UUIDField(null=True, blank=True)
+    webhook = models.ForeignKey(Webhook, on_delete=models.SET_NULL, null=True, blank=True)
     email = models.CharField(max_length=255)
     name = models.CharField(max_length=255, blank=True)
     transition = models.CharField(max_length=32)  # "raised", "rose:CRITICAL"
@@ -181,8 +211,15 @@ class Notice(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["alarm", "user_id", "transition"], name="one_notice_per_transition"
-            )
+                fields=["alarm", "user_id", "transition"],
+                condition=models.Q(user_id__isnull=False),
+                name="one_notice_per_transition",
+            ),
+            models.UniqueConstraint(
+                fields=["alarm", "webhook", "transition"],
+                condition=models.Q(webhook__isnull=False),
+                name="one_post_per_transition",
+            ),
         ]
 
     def __str__(self):
@@ -201,12 +238,13 @@ class Delivery(models.Model):
     class Channel(models.TextChoices):
         PUSH = "push"
         EMAIL = "email"
+        WEBHOOK = "webhook"
 
     class State(models.TextChoices):
         PENDING = "pending"
         SENT = "sent"
         FAILED = "failed"  # every attempt failed
-        GONE = "gone"  # the push service says the subscription no longer exists
+        GONE = "gone"  # refused for good: a push subscription no more, a webhook's 4xx
         SKIPPED = "skipped"  # acknowledged or cleared before it went out
 
     notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="deliveries")

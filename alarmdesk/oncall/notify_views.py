@@ -24,7 +24,7 @@ from alarmdesk.accounts.tokens import SignInRequired, confirm_sign_in, session_u
 from alarmdesk.alarms import access, actions
 
 from . import links, push
-from .models import PushSubscription
+from .models import PushSubscription, Webhook
 
 # The subscription JSON of a browser is about 400 bytes; nothing legitimate is near this.
 BODY_LIMIT = 4096
@@ -94,6 +94,12 @@ def _refuse(request, reason, status):
 
 
 def _mine(request, link):
+    """Why the signed-in person may not use the link, or None. A chat channel's link is its
+    team's: anyone who may see the alarm (checked next, by the access rule)."""
+    if link.hook_id is not None:
+        if not Webhook.objects.filter(id=link.hook_id).exists():
+            return "The chat channel this link was posted to was removed. Nothing was done."
+        return None
     if str(link.user_id) != str(request.tb_user.id):
         return "This link was sent to someone else. Nothing was done."
     return None

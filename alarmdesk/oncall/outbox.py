@@ -23,9 +23,9 @@ from django.utils import timezone
 from alarmdesk.alarms import access
 from alarmdesk.alarms.models import SEVERITY_RANK, AlarmEvent
 
-from . import links, mail, push
+from . import chat, links, mail, push
 from .errors import Failed, Gone
-from .models import Delivery, Duty, Notice, NotifyState, PushSubscription
+from .models import Delivery, Duty, Notice, NotifyState, PushSubscription, Webhook
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +65,21 @@ def plan():
         if newest <= state.last_event_id:
             return queued
         now = timezone.now()
-        duties = {}
+        duties, hooks = {}, {}
         for event in _news(state.last_event_id, newest, now):
             what = transition(event)
             if what is None:
                 continue
-            tenant = event.alarm.tenant_id
+            alarm, tenant = event.alarm, event.alarm.tenant_id
             if tenant not in duties:
                 duties[tenant] = list(Duty.on_call_in(tenant))
+                hooks[tenant] = list(Webhook.objects.filter(tenant_id=tenant).order_by("id"))
             for duty in duties[tenant]:
-                if duty.wants(event.alarm, now):
-                    queued += _notice(event.alarm, duty, what, now)
+                if duty.wants(alarm, now):
+                    queued += _notice(alarm, duty, what, now)
+            for hook in hooks[tenant]:
+                if hook.covers(alarm):
+                    queued += _post(alarm, hook, what, now)
         state.last_event_id = newest
         state.save(update_fields=["last_event_id"])
         transaction.on_commit(lambda: _queue(queued))
@@ -124,6 +128,25 @@ def _notice(alarm, duty, what, now):
     return [row.id for row in rows]
 
 
+def _post(alarm, hook, what, now):
+    try:
+        with transaction.atomic():
+            notice = Notice.objects.create(
+                alarm=alarm,
+                webhook=hook,
+                name=hook.name,
+                transition=what,
+                severity=alarm.severity,
+                created_at=now,
+            )
+    except IntegrityError:
+        return []  # posted already
+    row = Delivery.objects.create(
+        notice=notice, channel=Delivery.Channel.WEBHOOK, created_at=now, due_at=now + LEASE
+    )
+    return [row.id]
+
+
 def _queue(ids):
     from .tasks import deliver  # the tasks module imports this one
 
@@ -160,7 +183,8 @@ def deliver(delivery_id):
     try:
         _send(delivery)
     except Gone as error:
-        PushSubscription.objects.filter(id=delivery.subscription_id).delete()
+        if delivery.subscription_id is not None:
+            PushSubscription.objects.filter(id=delivery.subscription_id).delete()
         _finish(delivery, State.GONE, str(error))
         return None
     except Failed as error:
@@ -183,6 +207,9 @@ def _not_needed(delivery):
         return "acknowledged before it went out"
     if alarm.cleared or alarm.deleted:
         return "cleared before it went out"
+    if delivery.channel == Delivery.Channel.WEBHOOK:
+        hook = delivery.notice.webhook
+        return "" if hook is not None and hook.covers(alarm) else "the chat channel was removed"
     duty = Duty.objects.filter(user_id=delivery.notice.user_id).first()
     # The access rule again, as the person is now: moved to another customer meanwhile,
     # they are not told of the first one's alarm.
@@ -200,10 +227,15 @@ def _finish(delivery, state, error):
 
 
 def _send(delivery):
+    notice = delivery.notice
     if delivery.channel == Delivery.Channel.PUSH:
-        push.send(delivery.subscription.info(), push_message(delivery.notice))
+        push.send(delivery.subscription.info(), push_message(notice))
+    elif delivery.channel == Delivery.Channel.EMAIL:
+        mail.send(notice, links_of(notice), words(notice))
     else:
-        mail.send(delivery.notice, links_of(delivery.notice), words(delivery.notice))
+        absolute = {action: mail.absolute(path) for action, path in links_of(notice).items()}
+        page = mail.absolute(reverse("alarm_detail", args=[notice.alarm_id]))
+        chat.send(notice, words(notice), absolute, page)
 
 
 def words(notice):
@@ -233,10 +265,11 @@ def push_message(notice):
 
 
 def links_of(notice):
-    """{action: path} of the person's own signed links for the notice's alarm."""
-    alarm_id, user_id = notice.alarm_id, notice.user_id
+    """{action: path} of the signed links for the notice's alarm: the person's own, or the
+    chat channel's."""
+    alarm_id, user_id, hook_id = notice.alarm_id, notice.user_id, notice.webhook_id
     return {
-        action: reverse("notified", args=[links.make(alarm_id, action, user_id)])
+        action: reverse("notified", args=[links.make(alarm_id, action, user_id, hook_id=hook_id)])
         for action in links.ACTIONS
     }
 

@@ -32,8 +32,8 @@ from alarmdesk.alarms.live import (
 )
 from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE, Alarm, Customer
 
-from . import push
-from .models import Duty, Preference, PushSubscription
+from . import chat, push
+from .models import Duty, Preference, PushSubscription, Webhook
 
 SHOWN = 100
 NOT_SAVED = "Those choices were not understood, so nothing was saved."
@@ -214,6 +214,8 @@ def oncall(request):
             return _save_preferences(request, user)
         if request.POST.get("action") == "duty":
             return _save_duty(request, user)
+        if request.POST.get("action") in ("webhook", "webhook-remove"):
+            return _change_webhook(request, user)
         return _act(request, user)
     version, as_of, sync_failing = scope_version(user)
     if request.htmx and version and request.GET.get("v") == version:
@@ -226,7 +228,7 @@ def oncall(request):
             return response
     context = {**_lists(user, since), **live, "preference": Preference.of(user)}
     if not request.htmx:  # a refresh redraws the cards only
-        context |= _duty_context(user)
+        context |= _duty_context(user) | _chat_context(user)
     template = "oncall/page.html#oncall-list" if request.htmx else "oncall/page.html"
     return render(request, template, context)
 
@@ -345,3 +347,74 @@ def _duty_words(duty):
     if not duty.on_call:
         return "You are not on call."
     return f"You are on call for {', '.join(s.title() for s in duty.severities)} alarms."
+
+
+class WebhookForm(forms.Form):
+    """A chat channel's incoming webhook, for the tenant or one of its customers."""
+
+    kind = forms.ChoiceField(choices=Webhook.Kind.choices)
+    name = forms.CharField(max_length=80, strip=True)
+    url = forms.URLField(max_length=1000, assume_scheme="https")
+    customer = forms.ChoiceField(required=False)
+    severities = forms.MultipleChoiceField(
+        choices=[(s, s.title()) for s in SEVERITIES],
+        error_messages={"required": "Choose at least one severity to post."},
+    )
+
+    def __init__(self, *args, titles, **kwargs):
+        super().__init__(*args, **kwargs)
+        customers = sorted(((str(i), t) for i, t in titles.items()), key=lambda c: c[1])
+        self.fields["customer"].choices = [("", "The whole tenant"), *customers]
+
+    def clean_url(self):
+        try:
+            return chat.clean_url(self.cleaned_data["url"])
+        except chat.Refused as error:
+            raise forms.ValidationError(str(error)) from None
+
+
+def _chat_context(user, form=None, error=None):
+    """Tenant administrators only: the tenant's chat webhooks, and the form to add one."""
+    if not user.is_tenant_admin:
+        return {"webhooks": None}
+    titles = Customer.titles(user.tenant_id)
+    hooks = Webhook.objects.filter(tenant_id=user.tenant_id).order_by("name", "id")
+    return {
+        "webhooks": [
+            {"hook": h, "customer": titles.get(h.customer_id, "") if h.customer_id else ""}
+            for h in hooks
+        ],
+        "webhook_form": form
+        or WebhookForm(initial={"severities": ["CRITICAL", "MAJOR"]}, titles=titles),
+        "webhook_error": error,
+    }
+
+
+def _change_webhook(request, user):
+    if not user.is_tenant_admin:
+        messages.error(request, "Only a tenant administrator sets the chat channels.")
+        return redirect("oncall")
+    form, error = None, None
+    if request.POST.get("action") == "webhook-remove":
+        Webhook.objects.filter(tenant_id=user.tenant_id, id=request.POST.get("id") or 0).delete()
+    else:
+        form = WebhookForm(request.POST, titles=Customer.titles(user.tenant_id))
+        if form.is_valid():
+            data = form.cleaned_data
+            Webhook.objects.create(
+                tenant_id=user.tenant_id,
+                customer_id=data["customer"] or None,
+                kind=data["kind"],
+                name=data["name"],
+                url=data["url"],
+                severities=data["severities"],
+                created_by=user.email,
+            )
+            form = None
+        else:
+            error = " ".join(" ".join(e) for e in form.errors.values())
+    if request.htmx:
+        return render(request, "oncall/page.html#chat", _chat_context(user, form, error))
+    if error:
+        messages.error(request, f"Nothing was saved: {error}")
+    return redirect("oncall")
