@@ -164,7 +164,7 @@ def deliver(delivery_id):
     now = timezone.now()
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update()
+            Delivery.objects.select_for_update(of=("self",))
             .select_related("notice__alarm", "subscription")
             # Not before its time (due_at less the lease): a retry's message that came early
             # waits for its own.
