@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 from alarmdesk.alarms import sync
 from alarmdesk.oncall import outbox, push
 from alarmdesk.oncall.models import Delivery, PushSubscription
+from tests.browser.test_webapp import registration_of
 from tests.conftest import TENANT, TbSession, raise_alarm
 from tests.pushservice import PushService
 
@@ -78,22 +79,6 @@ def phone(browser, app):
     context.close()
 
 
-def registration_id(cdp, app):
-    found = {}
-    cdp.on(
-        "ServiceWorker.workerRegistrationUpdated",
-        lambda event: found.update(
-            {r["scopeURL"]: r["registrationId"] for r in event["registrations"]}
-        ),
-    )
-    cdp.send("ServiceWorker.enable")
-    deadline = time.monotonic() + 10
-    while f"{app}/" not in found and time.monotonic() < deadline:
-        cdp.send("Runtime.evaluate", {"expression": "1"})
-        time.sleep(0.1)
-    return found[f"{app}/"]
-
-
 def shown(page, count, timeout=10):
     deadline = time.monotonic() + timeout
     while True:
@@ -141,7 +126,7 @@ def test_subscribe_push_and_acknowledge_from_the_notification(app, store, phone,
         "ServiceWorker.deliverPushMessage",
         {
             "origin": app,
-            "registrationId": registration_id(cdp, app),
+            "registrationId": registration_of(cdp, f"{app}/")[f"{app}/"],
             "data": received.payload.decode(),
         },
     )
@@ -173,7 +158,7 @@ def test_subscribe_push_and_acknowledge_from_the_notification(app, store, phone,
         "ServiceWorker.deliverPushMessage",
         {
             "origin": app,
-            "registrationId": registration_id(cdp, app),
+            "registrationId": registration_of(cdp, f"{app}/")[f"{app}/"],
             "data": received.payload.decode(),
         },
     )

@@ -12,8 +12,9 @@ navigator.serviceWorker.ready
 """
 
 
-def registration_of(cdp, timeout=10):
-    """The service worker registration's id, once Chromium reports it."""
+def registration_of(cdp, scope=None, timeout=10):
+    """{scope: registration id} of the service workers, once Chromium reports one (the one
+    for `scope`, when given)."""
     found = {}
     cdp.on(
         "ServiceWorker.workerRegistrationUpdated",
@@ -23,7 +24,7 @@ def registration_of(cdp, timeout=10):
     )
     cdp.send("ServiceWorker.enable")
     deadline = time.monotonic() + timeout
-    while not found and time.monotonic() < deadline:
+    while (scope not in found if scope else not found) and time.monotonic() < deadline:
         cdp.send("Runtime.evaluate", {"expression": "1"})  # lets events arrive
         time.sleep(0.1)
     return found

@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from alarmdesk.alarms import sync
-from alarmdesk.alarms.models import Alarm, Customer
+from alarmdesk.alarms.models import Customer
 from alarmdesk.oncall import outbox
 from alarmdesk.oncall.models import Delivery, Webhook
-from tests.conftest import CUSTOMER_A, CUSTOMER_B, TENANT, TbSession, raise_alarm
+from tests.conftest import CUSTOMER_A, CUSTOMER_B, TENANT, TbSession
+from tests.oncall.conftest import device_of, raise_and_send
 
 State = Delivery.State
 PUBLIC = "https://alarmdesk.example.org"
@@ -61,12 +61,6 @@ def receiver(settings):
     running.server.shutdown()
 
 
-@pytest.fixture
-def planned(store):
-    outbox.plan()
-    return store
-
-
 def add(client, receiver, name, kind, customer="", severities=("CRITICAL", "MAJOR"), path=None):
     data = {
         "action": "webhook",
@@ -79,20 +73,6 @@ def add(client, receiver, name, kind, customer="", severities=("CRITICAL", "MAJO
     return client.post("/oncall/", data, headers=HTMX)
 
 
-def device_of(title):
-    customer = Customer.objects.get(title=title)
-    return Alarm.objects.filter(customer_id=customer.id).first().originator_name
-
-
-def raise_and_post(tbsim, alarm_type, device, severity="CRITICAL"):
-    alarm_id = raise_alarm(tbsim, alarm_type, severity, device)
-    sync.run_cycle()
-    outbox.plan()
-    for delivery_id in Delivery.objects.filter(state=State.PENDING).values_list("id", flat=True):
-        outbox.deliver(delivery_id)
-    return alarm_id
-
-
 def test_each_service_gets_its_own_format_with_links_that_ask(as_user, receiver, planned):
     client = as_user(TENANT)
     customer_a = str(Customer.objects.get(title="Customer A").id)
@@ -101,7 +81,7 @@ def test_each_service_gets_its_own_format_with_links_that_ask(as_user, receiver,
     page = client.get("/oncall/").content.decode()
     assert "Customer A&#x27;s alarms" in page or "Customer A's alarms" in page
 
-    alarm_id = raise_and_post(planned, "Chat <Test> & co", device_of("Customer A"))
+    alarm_id = raise_and_send(planned, "Chat <Test> & co", device_of("Customer A"))
     [slack] = receiver.of("slack")
     assert slack["text"].startswith("Critical: Chat <Test> & co: ")
     section, actions = slack["blocks"]
@@ -141,16 +121,16 @@ def test_a_customer_s_channel_never_gets_another_customer_s_alarm(as_user, recei
     client = as_user(TENANT)
     add(client, receiver, "tenant", "json")
     add(client, receiver, "a", "json", str(Customer.objects.get(title="Customer A").id))
-    raise_and_post(planned, "Of B", device_of("Customer B"))
-    raise_and_post(planned, "Of A", device_of("Customer A"))
-    raise_and_post(planned, "Minor Of A", device_of("Customer A"), "MINOR")
+    raise_and_send(planned, "Of B", device_of("Customer B"))
+    raise_and_send(planned, "Of A", device_of("Customer A"))
+    raise_and_send(planned, "Minor Of A", device_of("Customer A"), "MINOR")
     assert [b["alarm"]["type"] for b in receiver.of("a")] == ["Of A"]
     assert [b["alarm"]["type"] for b in receiver.of("tenant")] == ["Of B", "Of A"]
 
 
 def test_a_channel_s_link_is_bounded_by_the_opener_s_access(as_user, own_client, receiver, planned):
     add(as_user(TENANT), receiver, "a", "json", str(Customer.objects.get(title="Customer A").id))
-    raise_and_post(planned, "Link Of A", device_of("Customer A"))
+    raise_and_send(planned, "Link Of A", device_of("Customer A"))
     [body] = receiver.of("a")
     path = body["links"]["claim"].removeprefix(PUBLIC)
     assert own_client(CUSTOMER_B).get(path).status_code == 404  # not theirs to see
@@ -200,7 +180,7 @@ def test_a_receiver_that_refuses_for_good_or_for_now(as_user, receiver, planned,
     add(client, receiver, "removed", "slack")
     add(client, receiver, "busy", "slack")
     receiver.answers = {"removed": 404, "busy": 503}
-    raise_and_post(planned, "Refused", "Pump U01")
+    raise_and_send(planned, "Refused", "Pump U01")
     states = dict(Delivery.objects.values_list("notice__name", "state"))
     assert states == {"removed": State.GONE, "busy": State.PENDING}
     busy = Delivery.objects.get(notice__name="busy")

@@ -11,11 +11,11 @@ import threading
 import pytest
 from aiosmtpd.controller import Controller
 
-from alarmdesk.alarms import sync
 from alarmdesk.alarms.models import Alarm, Customer
 from alarmdesk.oncall import outbox
 from alarmdesk.oncall.models import Delivery
-from tests.conftest import CUSTOMER_A, TENANT, TbSession, _free_port, raise_alarm
+from tests.conftest import CUSTOMER_A, TENANT, TbSession, _free_port
+from tests.oncall.conftest import raise_and_send
 
 State = Delivery.State
 PUBLIC = "https://alarmdesk.example.org"
@@ -64,21 +64,6 @@ def on_call_by_email(client, **fields):
         "/oncall/", data | {"by_email": "on"} | fields, headers={"HX-Request": "true"}
     )
     assert "by e-mail too" in answer.content.decode()
-
-
-def raise_and_send(tbsim, alarm_type, device):
-    alarm_id = raise_alarm(tbsim, alarm_type, "CRITICAL", device)
-    sync.run_cycle()
-    outbox.plan()
-    for delivery_id in Delivery.objects.filter(state=State.PENDING).values_list("id", flat=True):
-        outbox.deliver(delivery_id)
-    return alarm_id
-
-
-@pytest.fixture
-def planned(store):
-    outbox.plan()
-    return store
 
 
 def parts(message):

@@ -11,10 +11,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from alarmdesk.alarms import sync
-from alarmdesk.alarms.models import Alarm, Customer
+from alarmdesk.alarms.models import Customer
 from alarmdesk.oncall import outbox, push
 from alarmdesk.oncall.models import Delivery, Duty, Notice, PushSubscription
 from tests.conftest import CUSTOMER_A, TENANT, raise_alarm
+from tests.oncall.conftest import device_of, send_all
 from tests.pushservice import PushService
 
 State = Delivery.State
@@ -46,30 +47,10 @@ def on_call(client, **fields):
     assert answer.status_code == 200
 
 
-@pytest.fixture
-def planned(store):
-    """The planner's first run (which takes what the store holds as history)."""
-    outbox.plan()
-    return store
-
-
 def raise_and_sync(tbsim, alarm_type, severity, device=None):
     alarm_id = raise_alarm(tbsim, alarm_type, severity, device)
     sync.run_cycle()
     return alarm_id
-
-
-def send_all():
-    """Every pending delivery, as the notify worker would send them; their ids."""
-    ids = list(Delivery.objects.filter(state=State.PENDING).values_list("id", flat=True))
-    for delivery_id in ids:
-        outbox.deliver(delivery_id)
-    return ids
-
-
-def device_of(customer_title):
-    customer = Customer.objects.get(title=customer_title)
-    return Alarm.objects.filter(customer_id=customer.id).first().originator_name
 
 
 # --- the VAPID key ------------------------------------------------------------------------------
