@@ -36,6 +36,12 @@ def default_duty_severities():
     return ["CRITICAL", "MAJOR"]
 
 
+# Escalation's tiers: the first line is called at once; each next one when the alarm stays
+# unacknowledged past its severity's rule (EscalationRule) after the tier before was called.
+TIERS = [(1, "First line"), (2, "Second line"), (3, "Third line")]
+LAST_TIER = TIERS[-1][0]
+
+
 class Duty(Authority, models.Model):
     """Who is on call, and for what: one per ThingsBoard user who ever said.
 
@@ -61,6 +67,7 @@ class Duty(Authority, models.Model):
     quiet_until = models.TimeField(null=True, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
     by_email = models.BooleanField(default=False)  # besides every browser they subscribed
+    tier = models.PositiveSmallIntegerField(choices=TIERS, default=1)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
@@ -193,6 +200,29 @@ class Webhook(models.Model):
         return self.customer_id is None or str(alarm.customer_id) == str(self.customer_id)
 
 
+class EscalationRule(models.Model):
+    """A tenant's rule: an alarm of this severity still unacknowledged this many minutes after
+    a tier was called calls the next tier (of the people on call whose duty covers it)."""
+
+    tenant_id = models.UUIDField()
+    severity = models.CharField(max_length=16, choices=[(s, s.title()) for s in SEVERITIES])
+    minutes = models.PositiveIntegerField()
+    updated_by = models.CharField(max_length=255)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant_id", "severity"], name="one_rule_per_severity")
+        ]
+
+    def __str__(self):
+        return f"{self.severity} escalates after {self.minutes} min"
+
+    @property
+    def words(self):
+        return f"{self.severity.title()}: next line after {self.minutes} min"
+
+
 class Notice(models.Model):
     """That one person is told of one alarm's transition ("raised", or "rose to CRITICAL"):
     one per person, alarm and transition, whatever retries, sync runs or planners follow (the
@@ -204,8 +234,9 @@ class Notice(models.Model):
     webhook = models.ForeignKey(Webhook, on_delete=models.SET_NULL, null=True, blank=True)
     email = models.CharField(max_length=255)
     name = models.CharField(max_length=255, blank=True)
-    transition = models.CharField(max_length=32)  # "raised", "rose:CRITICAL"
+    transition = models.CharField(max_length=32)  # "raised", "rose:CRITICAL", "escalated:2"
     severity = models.CharField(max_length=16)  # the alarm's, when it was planned
+    tier = models.PositiveSmallIntegerField(default=1)  # the person's line, when called
     created_at = models.DateTimeField()
 
     class Meta:

@@ -16,16 +16,25 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from alarmdesk.alarms import access
-from alarmdesk.alarms.models import SEVERITY_RANK, AlarmEvent
+from alarmdesk.alarms.models import SEVERITY_RANK, Alarm, AlarmEvent
 
 from . import chat, links, mail, push
 from .errors import Failed, Gone
-from .models import Delivery, Duty, Notice, NotifyState, PushSubscription, Webhook
+from .models import (
+    LAST_TIER,
+    Delivery,
+    Duty,
+    EscalationRule,
+    Notice,
+    NotifyState,
+    PushSubscription,
+    Webhook,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,9 @@ State = Delivery.State
 # A delivery being sent is not queued again by the sweep for this long (push.TIMEOUT and
 # the database's write after it, with room).
 LEASE = timedelta(seconds=60)
+# An alarm nobody acknowledged within a day of its first call is escalated no further: every
+# line has had it by then, and the sweep's read stays bounded by a day's notices.
+HORIZON = timedelta(days=1)
 
 
 def transition(event):
@@ -74,9 +86,7 @@ def plan():
             if tenant not in duties:
                 duties[tenant] = list(Duty.on_call_in(tenant))
                 hooks[tenant] = list(Webhook.objects.filter(tenant_id=tenant).order_by("id"))
-            for duty in duties[tenant]:
-                if duty.wants(alarm, now):
-                    queued += _notice(alarm, duty, what, now)
+            queued += _call(alarm, duties[tenant], what, now)
             for hook in hooks[tenant]:
                 if hook.covers(alarm):
                     queued += _post(alarm, hook, what, now)
@@ -102,19 +112,25 @@ def _news(after, upto, now):
     )
 
 
-def _notice(alarm, duty, what, now):
-    try:
-        with transaction.atomic():
-            notice = Notice.objects.create(
-                alarm=alarm,
-                user_id=duty.user_id,
-                email=duty.email,
-                name=duty.name,
-                transition=what,
-                severity=alarm.severity,
-                created_at=now,
-            )
-    except IntegrityError:
+def _call(alarm, duties, what, now, above=0):
+    """Notices to the lowest tier above `above` with someone on call for the alarm now
+    (nobody on the first line: the second is called at once); the deliveries' ids."""
+    wanting = [d for d in duties if d.tier > above and d.wants(alarm, now)]
+    if not wanting:
+        return []
+    tier = min(d.tier for d in wanting)
+    queued = []
+    for duty in wanting:
+        if duty.tier == tier:
+            queued += _notice(alarm, duty, what, now, tier)
+    return queued
+
+
+def _notice(alarm, duty, what, now, tier):
+    notice = _once(
+        alarm, what, now, user_id=duty.user_id, email=duty.email, name=duty.name, tier=tier
+    )
+    if notice is None:
         return []  # told already
     rows = [
         Delivery(notice=notice, channel=Delivery.Channel.PUSH, subscription=s)
@@ -122,29 +138,33 @@ def _notice(alarm, duty, what, now):
     ]
     if duty.by_email and duty.email:
         rows.append(Delivery(notice=notice, channel=Delivery.Channel.EMAIL))
+    return _outbox(rows, now)
+
+
+def _post(alarm, hook, what, now):
+    notice = _once(alarm, what, now, webhook=hook, name=hook.name)
+    if notice is None:
+        return []  # posted already
+    return _outbox([Delivery(notice=notice, channel=Delivery.Channel.WEBHOOK)], now)
+
+
+def _once(alarm, what, now, **whom):
+    """The notice of this transition to this person or channel, or None when it exists
+    already (the unique constraints decide, in a savepoint of the planner's transaction)."""
+    try:
+        with transaction.atomic():
+            return Notice.objects.create(
+                alarm=alarm, transition=what, severity=alarm.severity, created_at=now, **whom
+            )
+    except IntegrityError:
+        return None
+
+
+def _outbox(rows, now):
     for row in rows:
         row.created_at, row.due_at = now, now + LEASE
         row.save()
     return [row.id for row in rows]
-
-
-def _post(alarm, hook, what, now):
-    try:
-        with transaction.atomic():
-            notice = Notice.objects.create(
-                alarm=alarm,
-                webhook=hook,
-                name=hook.name,
-                transition=what,
-                severity=alarm.severity,
-                created_at=now,
-            )
-    except IntegrityError:
-        return []  # posted already
-    row = Delivery.objects.create(
-        notice=notice, channel=Delivery.Channel.WEBHOOK, created_at=now, due_at=now + LEASE
-    )
-    return [row.id]
 
 
 def _queue(ids):
@@ -244,6 +264,8 @@ def words(notice):
     title = f"{severity}: {alarm.type}"
     if notice.transition.startswith("rose:"):
         title = f"Now {severity}: {alarm.type}"
+    elif notice.transition.startswith("escalated:"):
+        title = f"Not acknowledged: {severity}: {alarm.type}"
     raised = time.strftime("%H:%M:%S", time.gmtime(alarm.start_ts / 1000))
     body = f"{alarm.originator_name} · raised {raised} UTC"
     return title, body
@@ -274,10 +296,56 @@ def links_of(notice):
     }
 
 
+def escalate():
+    """Call the next line for each alarm still waiting past its severity's rule since the
+    line before was first called; returns the deliveries' ids, queued once committed.
+
+    "Waiting" is the store's: acknowledged or cleared anywhere, in AlarmDesk or in
+    ThingsBoard (the sync sees it), and it stops. Lines only go up, one at a time."""
+    rules = {(r.tenant_id, r.severity): r.minutes for r in EscalationRule.objects.all()}
+    if not rules:
+        return []
+    now = timezone.now()
+    lines = (
+        Notice.objects.filter(
+            user_id__isnull=False,
+            created_at__gte=now - HORIZON,
+            alarm__acknowledged=False,
+            alarm__cleared=False,
+            alarm__deleted=False,
+        )
+        .values("alarm_id")
+        .annotate(tier=Max("tier"))
+        .filter(tier__lt=LAST_TIER)
+    )
+    current = {row["alarm_id"]: row["tier"] for row in lines}
+    if not current:
+        return []
+    called = {
+        (row["alarm_id"], row["tier"]): row["first"]
+        for row in Notice.objects.filter(alarm_id__in=current, user_id__isnull=False)
+        .values("alarm_id", "tier")
+        .annotate(first=Min("created_at"))
+    }
+    queued, duties = [], {}
+    with transaction.atomic():
+        for alarm in Alarm.objects.filter(id__in=current).order_by("start_ts", "id"):
+            tier = current[alarm.id]
+            minutes = rules.get((alarm.tenant_id, alarm.severity))
+            if minutes is None or called[alarm.id, tier] + timedelta(minutes=minutes) > now:
+                continue
+            if alarm.tenant_id not in duties:
+                duties[alarm.tenant_id] = list(Duty.on_call_in(alarm.tenant_id))
+            queued += _call(alarm, duties[alarm.tenant_id], f"escalated:{tier + 1}", now, tier)
+        transaction.on_commit(lambda: _queue(queued))
+    return queued
+
+
 def sweep():
-    """Plan what the sync's nudge did not, and queue again the deliveries past due.
-    Returns how many were queued again."""
+    """Plan what the sync's nudge did not, call the next lines that are due, and queue again
+    the deliveries past due. Returns how many were queued again."""
     plan()
+    escalate()
     now = timezone.now()
     due = list(
         Delivery.objects.filter(state=State.PENDING, due_at__lt=now)

@@ -33,7 +33,7 @@ from alarmdesk.alarms.live import (
 from alarmdesk.alarms.models import FALSE, SEVERITIES, TRUE, Alarm, Customer
 
 from . import chat, push
-from .models import Duty, Preference, PushSubscription, Webhook
+from .models import TIERS, Duty, EscalationRule, Preference, PushSubscription, Webhook
 
 SHOWN = 100
 NOT_SAVED = "Those choices were not understood, so nothing was saved."
@@ -73,6 +73,8 @@ class DutyForm(forms.Form):
     quiet_until = forms.TimeField(required=False)
     time_zone = forms.CharField(max_length=64, required=False)
     by_email = forms.BooleanField(required=False)
+    # Which line of escalation they are; absent (the one-tap on/off of an old page): kept.
+    tier = forms.TypedChoiceField(choices=TIERS, coerce=int, required=False, empty_value=None)
     on_call = forms.ChoiceField(choices=[("", ""), ("1", "on"), ("0", "off")], required=False)
 
     def __init__(self, *args, user, duty, **kwargs):
@@ -116,6 +118,8 @@ class DutyForm(forms.Form):
         duty.quiet_from, duty.quiet_until = data["quiet_from"], data["quiet_until"]
         duty.time_zone = data["time_zone"]
         duty.by_email = data["by_email"]
+        if data["tier"] is not None:
+            duty.tier = data["tier"]
         if data["on_call"] == "1" and not duty.on_call:
             duty.on_call, duty.since = True, timezone.now()
         elif data["on_call"] == "0":
@@ -140,6 +144,7 @@ def _duty_context(user, duty=None, form=None, error=None):
             "quiet_until": duty.quiet_until,
             "time_zone": duty.time_zone,
             "by_email": duty.by_email,
+            "tier": duty.tier,
         }
         form = DutyForm(initial=initial, user=user, duty=duty)
     context = {
@@ -216,6 +221,8 @@ def oncall(request):
             return _save_duty(request, user)
         if request.POST.get("action") in ("webhook", "webhook-remove"):
             return _change_webhook(request, user)
+        if request.POST.get("action") == "escalation":
+            return _save_escalation(request, user)
         return _act(request, user)
     version, as_of, sync_failing = scope_version(user)
     if request.htmx and version and request.GET.get("v") == version:
@@ -228,7 +235,7 @@ def oncall(request):
             return response
     context = {**_lists(user, since), **live, "preference": Preference.of(user)}
     if not request.htmx:  # a refresh redraws the cards only
-        context |= _duty_context(user) | _chat_context(user)
+        context |= _duty_context(user) | _chat_context(user) | _escalation_context(user)
     template = "oncall/page.html#oncall-list" if request.htmx else "oncall/page.html"
     return render(request, template, context)
 
@@ -417,4 +424,70 @@ def _change_webhook(request, user):
         return render(request, "oncall/page.html#chat", _chat_context(user, form, error))
     if error:
         messages.error(request, f"Nothing was saved: {error}")
+    return redirect("oncall")
+
+
+class EscalationForm(forms.Form):
+    """A tenant's escalation rules: per severity, the minutes an alarm may stay unacknowledged
+    after a line was called before the next line is (empty: that severity never escalates)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for severity in SEVERITIES:
+            self.fields[f"minutes_{severity}"] = forms.IntegerField(
+                label=severity.title(),
+                required=False,
+                min_value=1,
+                max_value=24 * 60,
+                error_messages={
+                    "invalid": f"{severity.title()}: write the minutes as a whole number.",
+                    "min_value": f"{severity.title()}: at least 1 minute.",
+                    "max_value": f"{severity.title()}: at most 1,440 minutes (a day).",
+                },
+            )
+
+    def save(self, user):
+        for severity in SEVERITIES:
+            minutes = self.cleaned_data[f"minutes_{severity}"]
+            rules = EscalationRule.objects.filter(tenant_id=user.tenant_id, severity=severity)
+            if minutes is None:
+                rules.delete()
+            else:
+                EscalationRule.objects.update_or_create(
+                    tenant_id=user.tenant_id,
+                    severity=severity,
+                    defaults={"minutes": minutes, "updated_by": user.email},
+                )
+
+
+def _escalation_context(user, form=None, error=None):
+    """Tenant administrators only: the tenant's escalation rules, and the form to set them."""
+    if not user.is_tenant_admin:
+        return {"escalation_rules": None}
+    rules = list(EscalationRule.objects.filter(tenant_id=user.tenant_id))
+    rules.sort(key=lambda r: SEVERITIES.index(r.severity))
+    initial = {f"minutes_{r.severity}": r.minutes for r in rules}
+    return {
+        "escalation_rules": rules,
+        "escalation_form": form or EscalationForm(initial=initial),
+        "escalation_error": error,
+    }
+
+
+def _save_escalation(request, user):
+    if not user.is_tenant_admin:
+        messages.error(request, "Only a tenant administrator sets the escalation rules.")
+        return redirect("oncall")
+    form = EscalationForm(request.POST)
+    error = None
+    if form.is_valid():
+        form.save(user)
+        form = None
+    else:
+        error = "Nothing was saved: " + " ".join(" ".join(e) for e in form.errors.values())
+    if request.htmx:
+        context = _escalation_context(user, form, error)
+        return render(request, "oncall/page.html#escalation", context)
+    if error:
+        messages.error(request, error)
     return redirect("oncall")

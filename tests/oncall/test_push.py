@@ -15,36 +15,9 @@ from alarmdesk.alarms.models import Customer
 from alarmdesk.oncall import outbox, push
 from alarmdesk.oncall.models import Delivery, Duty, Notice, PushSubscription
 from tests.conftest import CUSTOMER_A, TENANT, raise_alarm
-from tests.oncall.conftest import device_of, send_all
-from tests.pushservice import PushService
+from tests.oncall.conftest import device_of, on_call, send_all, subscribe
 
 State = Delivery.State
-
-
-@pytest.fixture
-def service(settings, tmp_path):
-    """A push service on loopback that the settings allow, and a VAPID key of the test's."""
-    settings.ALARMDESK_VAPID_KEY_FILE = tmp_path / "vapid_private.pem"
-    settings.ALARMDESK_VAPID_SUBJECT = "mailto:ops@example.org"
-    settings.ALARMDESK_PUSH_HOSTS = ["http://127.0.0.1"]
-    push.vapid.cache_clear()
-    with PushService() as running:
-        yield running
-    push.vapid.cache_clear()
-
-
-def subscribe(client, subscription):
-    return client.post(
-        "/oncall/push/", json.dumps({"subscription": subscription}), "application/json"
-    )
-
-
-def on_call(client, **fields):
-    data = {"action": "duty", "severities": ["CRITICAL", "MAJOR"], "time_zone": "UTC"}
-    answer = client.post(
-        "/oncall/", data | {"on_call": "1"} | fields, headers={"HX-Request": "true"}
-    )
-    assert answer.status_code == 200
 
 
 def raise_and_sync(tbsim, alarm_type, severity, device=None):
