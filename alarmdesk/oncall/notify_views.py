@@ -134,13 +134,12 @@ def tap(request, token):
     if refusal:
         return JsonResponse({"ok": False, "message": refusal}, status=400)
     alarm_page = reverse("alarm_detail", args=[link.alarm_id])
-    sign_in = f"{reverse('login')}?{urlencode({'next': alarm_page})}"
     if session_user(request) is None:
-        return JsonResponse({"ok": False, "login": sign_in, "message": "Sign in"}, status=401)
+        return _sign_in_first(alarm_page)
     try:
         confirm_sign_in(request)
     except SignInRequired:
-        return JsonResponse({"ok": False, "login": sign_in, "message": "Sign in"}, status=401)
+        return _sign_in_first(alarm_page)
     request.tb_user = user = session_user(request)
     refusal = _mine(request, link)
     if refusal:
@@ -153,10 +152,16 @@ def tap(request, token):
     try:
         result = actions.perform(request, user, alarm.id, link.action, via=actions.VIA_PUSH)
     except SignInRequired:
-        return JsonResponse({"ok": False, "login": sign_in, "message": "Sign in"}, status=401)
+        return _sign_in_first(alarm_page)
     done = {"ack": "Acknowledged", "claim": "Claimed"}[link.action]
     title = f"{done}: {alarm.type} on {alarm.originator_name}" if result.ok else result.message
     return JsonResponse(
         {"ok": result.ok, "title": title, "message": result.message, "url": alarm_page},
         status=200 if result.ok else 409,
     )
+
+
+def _sign_in_first(alarm_page):
+    """The worker opens sign-in, then the alarm: nothing was done."""
+    sign_in = f"{reverse('login')}?{urlencode({'next': alarm_page})}"
+    return JsonResponse({"ok": False, "login": sign_in, "message": "Sign in"}, status=401)
