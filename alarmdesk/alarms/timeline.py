@@ -56,6 +56,7 @@ VERBS = {
     "comment": "comment on",
     "claim": "claim",
 }
+VIA_WORDS = {"notification": ", from the notification", "link": ", from a notification's link"}
 OUTCOME_WORDS = {
     Outcome.PENDING: "no answer yet",
     Outcome.ALREADY_DONE: "it was already done",
@@ -84,12 +85,14 @@ class _Act:
     assignee: str = ""
     text: str = ""
     through_alarmdesk: bool = False
+    via: str = ""  # AuditEntry.via: where in AlarmDesk the person acted from
     sources: set = field(default_factory=set)
 
 
-def timeline(events, comments, audit, people):
+def timeline(events, comments, audit, people, more=()):
     """The lines, oldest first, from the sync's events, ThingsBoard's comments and the
-    audit entries; `people` maps user ids to names (never shown: the ids themselves)."""
+    audit entries, and `more` lines made elsewhere (the outbox's deliveries); `people` maps
+    user ids to names (never shown: the ids themselves)."""
     acts = [_from_event(e) for e in events]
     attempts = []
     for comment in comments:
@@ -99,7 +102,7 @@ def timeline(events, comments, audit, people):
             _merge(acts, _from_audit(entry, people))
         elif entry.outcome != Outcome.DONE:
             attempts.append(_attempt(entry, people))
-    lines = [_line(act) for act in acts] + attempts
+    lines = [_line(act) for act in acts] + attempts + list(more)
     return sorted(lines, key=lambda line: line.at)
 
 
@@ -163,6 +166,7 @@ def _from_audit(entry, people):
         who=who,
         email=entry.user_email,
         through_alarmdesk=True,
+        via=entry.via,
         sources={"audit"},
     )
     if entry.action == "comment":
@@ -182,6 +186,7 @@ def _merge(acts, new):
             act.assignee = new.assignee or act.assignee
             act.text = act.text or new.text
             act.through_alarmdesk |= new.through_alarmdesk
+            act.via = act.via or new.via
             if new.exact and not act.exact:
                 act.at, act.exact = new.at, True
             return
@@ -202,7 +207,7 @@ def _same(act, new):
 
 def _line(act):
     by = f" by {act.who}" if act.who else ""
-    via = ", through AlarmDesk" if act.through_alarmdesk else ""
+    via = VIA_WORDS.get(act.via, ", through AlarmDesk") if act.through_alarmdesk else ""
     if act.act == "comment":
         return Entry(act.at, "comment", f"Comment{by}{via}", act.text)
     if act.act == "system":

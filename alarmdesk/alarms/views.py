@@ -15,6 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.accounts.middleware import safe_next
 from alarmdesk.accounts.tokens import tb_call
+from alarmdesk.oncall import timeline as reach
 from alarmdesk.thingsboard import errors
 
 from . import access, actions, counts, groups, telemetry
@@ -197,7 +198,13 @@ def _main(request, user, alarm, source, started, result=None, kept_text=""):
         "withheld": list(dict.fromkeys(withheld)),
         "candidates": [c for c in candidates if str(c.id) != str(alarm.assignee_id)],
         "comments_read": comments is not None,
-        "timeline": timeline(alarm.events.all(), comments or (), alarm.audit.all(), people),
+        "timeline": timeline(
+            alarm.events.all(),
+            comments or (),
+            alarm.audit.all(),
+            people,
+            more=reach.lines(alarm, user),
+        ),
     }
 
 

@@ -139,6 +139,9 @@ class Duty(Authority, models.Model):
         return cls.objects.filter(tenant_id=tenant_id, on_call=True).order_by("-since", "email")
 
 
+UNKNOWN_BROWSER = "A browser"
+
+
 class PushSubscription(models.Model):
     """A browser's Web Push subscription (PushSubscription.toJSON()), for one person: what
     the push service needs to reach that browser, encrypted for it alone."""
@@ -165,7 +168,7 @@ class PushSubscription(models.Model):
                 browser = "Edge" if name == "Edg" else name
                 break
         else:
-            browser = "A browser"
+            browser = UNKNOWN_BROWSER
         for system in ("Android", "iPhone", "iPad", "Windows", "Mac OS", "Linux"):
             if system in agent:
                 return f"{browser} on {system.replace('Mac OS', 'macOS')}"
