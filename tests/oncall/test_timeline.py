@@ -56,8 +56,7 @@ def test_a_delivery_not_sent_says_why(as_user, service, planned, settings):
     send_all()
     lines = timeline_lines(tenant.get(f"/alarms/{alarm_id}/").content.decode())
     assert any(
-        f"Push to {TENANT[0]} not sent: acknowledged before it went out" in line
-        for line in lines
+        f"Push to {TENANT[0]} not sent: acknowledged before it went out" in line for line in lines
     ), lines
     assert any(f"E-mail to {TENANT[0]} not sent" in line for line in lines), lines
 
