@@ -23,6 +23,7 @@ from alarmdesk.alarms.models import FALSE, NO_CUSTOMER, TRUE, Customer, DailyCou
 from alarmdesk.alarms.templatetags.alarm_tags import ms_datetime
 
 from . import charts, stats
+from .response import response_times
 from .shifts import shift_start
 from .stats import FLAPPING_AT, summarize
 
@@ -319,6 +320,7 @@ def history(request):
         "customers": titles,
         "handover": _handover(user, version, alarms, since, until, shift) if shift else None,
     }
+    context["by_person"], context["by_rule"] = response_times(selected, user)
     return render(request, "history/page.html", context)
 
 
