@@ -2,12 +2,15 @@
 phone, the table reads in words and the page never scrolls sideways."""
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from alarmdesk.alarms.models import Alarm
+from alarmdesk.oncall.models import Notice
 from tests.conftest import TENANT
 
 # A ThingsBoard enum as it travels (ACTIVE_UNACK, CRITICAL, DEVICE), or any snake_case name.
@@ -54,6 +57,24 @@ def test_my_shift_shows_the_handover_and_round_chart_ticks_on_every_screen(app, 
     expect(screen.locator(".handover")).to_contain_text("raised in this shift")
     chart = screen.locator("svg.chart").first
     assert len(chart.locator("text.tick[text-anchor=end]").all()) >= 3
+    width = screen.viewport_size["width"]
+    assert screen.evaluate("document.documentElement.scrollWidth") <= width
+    assert screen.console_errors == []
+
+
+def test_the_notification_figures_read_without_sideways_scrolling(app, store, screen):
+    alarm = Alarm.objects.filter(acknowledged=True).order_by("-start_ts").first()
+    Notice.objects.create(
+        alarm=alarm,
+        user_id=uuid.uuid4(),
+        email="someone.with.a.long.address@thingsboard.org",
+        transition="raised",
+        severity=alarm.severity,
+        created_at=timezone.now() - timedelta(minutes=3),
+    )
+    sign_in(app, screen, "/history/")
+    for table in ("by-person", "by-rule"):
+        expect(screen.locator(f"table.{table} tbody tr")).to_have_count(1)
     width = screen.viewport_size["width"]
     assert screen.evaluate("document.documentElement.scrollWidth") <= width
     assert screen.console_errors == []
