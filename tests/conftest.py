@@ -2,8 +2,10 @@
 personas."""
 
 import contextlib
+import os
 import shutil
 import subprocess
+import sys
 import time
 
 import dj_database_url
@@ -246,6 +248,53 @@ def _plain_static_files(settings):
 
 
 # --- a real Celery worker --------------------------------------------------------------
+
+
+@pytest.fixture
+def worker_process(synced, settings, tmp_path):
+    """start(queue, **environment) -> a `celery worker --pool solo -Q queue` subprocess of the
+    project, on the test's Redis, simulator and (file) database, with the environment's
+    settings added; killed at the end if still alive."""
+    connection = connections["default"]
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("needs the test database in a SQLite file (tests/conftest.py)")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "alarmdesk.settings",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DATABASE_URL": database_url_for_processes(),
+        "REDIS_URL": settings.REDIS_URL,
+        "TB_URL": synced.url,
+        "TB_SYNC_USERNAME": TENANT[0],
+        "TB_SYNC_PASSWORD": TENANT[1],
+        "CELERY_SKIP_CHECKS": "1",
+    }
+    log_path = tmp_path / "worker.log"
+    processes = []
+
+    def start(queue, **environment):
+        command = [sys.executable, "-m", "celery", "-A", "alarmdesk.celery", "worker"]
+        command += ["--pool", "solo", "--loglevel", "INFO", "--without-mingle", "-Q", queue]
+        command += ["--without-gossip", "--without-heartbeat"]
+        command += ["--hostname", f"{len(processes)}-{queue}@%h"]
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                command,
+                env=env | environment,
+                cwd=settings.BASE_DIR,
+                stdout=log,
+                stderr=log,
+            )
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    if log_path.exists():
+        print(log_path.read_text()[-5000:])  # shown by pytest when the test failed
 
 
 def wait_until(condition, timeout, what):

@@ -77,6 +77,7 @@ class _Subscription:
     auth_secret: bytes
     gone: int | None = None
     failures: list[int] = field(default_factory=list)
+    held: threading.Event | None = None  # set: the next request waits for release()
 
 
 class PushService:
@@ -141,6 +142,25 @@ class PushService:
         with self._changed:
             self._subscription(endpoint).failures.extend([status] * times)
 
+    def hold(self, endpoint: str) -> threading.Event:
+        """The next request to the endpoint is kept waiting, unanswered, until release() (a
+        push service that hangs, to kill its sender mid-send); the event returned is set
+        when that request has arrived."""
+        arrived = threading.Event()
+        with self._changed:
+            self._subscription(endpoint).held = arrived
+        return arrived
+
+    def release(self, endpoint: str):
+        """The held request is answered 503 (its sender may be dead by now); later ones as
+        usual."""
+        with self._changed:
+            subscription = self._subscription(endpoint)
+            subscription.held, released = None, subscription.held
+            if released is not None:
+                released.released = True
+            self._changed.notify_all()
+
     def wait(self, count: int, timeout: float = 10.0) -> list[Received]:
         """The pushes received once there are `count`; pushes are sent from other threads."""
         with self._changed:
@@ -173,6 +193,13 @@ class PushService:
                 raise Refusal(404, "no such subscription")
             if subscription.gone is not None:
                 raise Refusal(subscription.gone, "subscription expired or unsubscribed")
+            if subscription.held is not None and not subscription.held.is_set():
+                held = subscription.held
+                held.set()
+                self._changed.notify_all()
+                if not self._changed.wait_for(lambda: getattr(held, "released", False), 60):
+                    raise Refusal(504, "held by the test, never released")
+                raise Refusal(503, "held by the test, then released")
             if subscription.failures:
                 raise Refusal(subscription.failures.pop(0), "failure injected by the test")
         public_key, claims = self._verify_vapid(headers)

@@ -219,3 +219,19 @@ def test_wait_names_what_was_refused_when_nothing_arrives(push):
 
     with pytest.raises(AssertionError, match=r"got 0(.|\n)*410 subscription expired"):
         push.wait(1, timeout=0.05)
+
+
+def test_a_held_request_waits_unanswered_until_released(push):
+    subscription = push.subscribe()
+    arrived = push.hold(subscription["endpoint"])
+    answers = []
+    sender = threading.Thread(target=lambda: answers.append(refused(subscription)))
+    sender.start()
+
+    assert arrived.wait(5)
+    time.sleep(0.2)
+    assert answers == [] and push.received == []  # still waiting
+    push.release(subscription["endpoint"])
+    sender.join(5)
+    assert answers == [503]
+    assert send(subscription).status_code == 201  # the next one as usual

@@ -1,19 +1,14 @@
 """Fixtures for the alarm store, the sync and the bulk jobs: the simulator read independently
 of our client, and Celery workers as subprocesses."""
 
-import os
 import re
 import socket
-import subprocess
-import sys
 
 import pytest
 import requests
-from django.conf import settings as django_settings
-from django.db import connection
 
 from alarmdesk.alarms.models import Alarm
-from tests.conftest import TENANT, database_url_for_processes
+from tests.conftest import TENANT
 
 
 @pytest.fixture
@@ -28,47 +23,6 @@ def celery_app(celery_app):
     (`worker_thread(celery_app, queues=[...])` selects them on the app itself)."""
     yield celery_app
     del celery_app.amqp.queues  # a cached property: rebuilt from the settings on next use
-
-
-@pytest.fixture
-def worker_process(synced, settings, tmp_path):
-    """start(queue) -> a `celery worker --pool solo -Q queue` subprocess of the project, on the
-    test's Redis, simulator and (file) database; killed at the end if still alive."""
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        pytest.skip("needs the test database in a SQLite file (tests/conftest.py)")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "alarmdesk.settings",
-        "SECRET_KEY": django_settings.SECRET_KEY,
-        "DATABASE_URL": database_url_for_processes(),
-        "REDIS_URL": settings.REDIS_URL,
-        "TB_URL": synced.url,
-        "TB_SYNC_USERNAME": TENANT[0],
-        "TB_SYNC_PASSWORD": TENANT[1],
-        "CELERY_SKIP_CHECKS": "1",
-    }
-    log_path = tmp_path / "worker.log"
-    processes = []
-
-    def start(queue):
-        command = [sys.executable, "-m", "celery", "-A", "alarmdesk.celery", "worker"]
-        command += ["--pool", "solo", "--loglevel", "INFO", "--without-mingle", "-Q", queue]
-        command += ["--without-gossip", "--without-heartbeat"]
-        command += ["--hostname", f"{len(processes)}-{queue}@%h"]
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                command, env=env, cwd=django_settings.BASE_DIR, stdout=log, stderr=log
-            )
-        processes.append(process)
-        return process
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-    if log_path.exists():
-        print(log_path.read_text()[-5000:])  # shown by pytest when the test failed
 
 
 PROPOSED_JOB = re.compile(r'name="job" value="(\d+)"')
