@@ -230,7 +230,8 @@ def test_a_held_request_waits_unanswered_until_released(push):
 
     assert arrived.wait(5)
     time.sleep(0.2)
-    assert answers == [] and push.received == []  # still waiting
+    assert answers == []  # still waiting
+    assert push.received == []
     push.release(subscription["endpoint"])
     sender.join(5)
     assert answers == [503]
