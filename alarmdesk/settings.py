@@ -266,7 +266,7 @@ ALARMDESK_TRUSTED_PROXIES = env_int("ALARMDESK_TRUSTED_PROXIES", 0, minimum=0)
 ALARMDESK_PUBLIC_URL = env_str("ALARMDESK_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # Web Push's VAPID key (RFC 8292): unset, one is generated once and kept in var/ (every web
 # process and worker of a machine then shares it; set it when they run on several). A PEM,
-# or the base64url of the raw key or its DER (`vapid --gen` prints one).
+# or the base64url of the raw key or its DER (`manage.py vapid_key` prints one).
 ALARMDESK_VAPID_PRIVATE_KEY = env_str("ALARMDESK_VAPID_PRIVATE_KEY")
 ALARMDESK_VAPID_KEY_FILE = VAR_DIR / "vapid_private.pem"
 # Who runs this push sender, for the push services to write to: mailto: or https:.

@@ -3,11 +3,14 @@
 each delivery sent with pywebpush to a local push service that checks the VAPID signature and
 decrypts the payload with the subscription's own keys (RFC 8291, 8292)."""
 
+import io
 import json
+import re
 import stat
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from django.test import Client
 
 from alarmdesk.alarms import sync
@@ -54,6 +57,25 @@ def test_a_configured_key_is_used_and_a_bad_one_refused_at_once(settings, tmp_pa
     push.vapid.cache_clear()
     with pytest.raises(ImproperlyConfigured, match="ALARMDESK_VAPID_PRIVATE_KEY"):
         push.vapid()
+    push.vapid.cache_clear()
+
+
+def test_the_command_prints_a_key_for_the_environment_file(settings, tmp_path):
+    """One NAME=value line, as the environment file takes it, and the key it names works."""
+    out = io.StringIO()
+    call_command("vapid_key", stdout=out)
+    [line] = out.getvalue().splitlines()
+    name, _, value = line.partition("=")
+    assert name == "ALARMDESK_VAPID_PRIVATE_KEY"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{40,}", value)  # base64url: no quoting needed
+    settings.ALARMDESK_VAPID_KEY_FILE = tmp_path / "unused.pem"
+    settings.ALARMDESK_VAPID_PRIVATE_KEY = value
+    push.vapid.cache_clear()
+    key = push.public_key()
+    assert len(push.b64url_decode(key)) == 65  # an uncompressed P-256 point
+    out2 = io.StringIO()
+    call_command("vapid_key", stdout=out2)
+    assert out2.getvalue() != out.getvalue()  # a new key each time
     push.vapid.cache_clear()
 
 
