@@ -1,7 +1,8 @@
 {% load static %}// AlarmDesk's service worker (alarmdesk/webapp.py): served at the site's root, so its
 // scope is the whole site. A push (alarmdesk/oncall/outbox.push_message) carries {title,
-// body, url, tag, actions}: it is shown as a notification with an Acknowledge and a Claim
-// button; tapping it opens (or brings forward) that page of this site. A button posts to the
+// body, url, tag, actions}: it is shown as a notification with Acknowledge, Claim and Open
+// buttons (as many as the browser shows: Chromium two); tapping it, or Open, opens (or
+// brings forward) that page of this site. A button posts to the
 // person's own signed link (oncall/notify_views.tap) with this browser's session: done, a
 // second notification says so; signed out, sign-in opens and then the alarm, nothing done.
 "use strict";
@@ -9,6 +10,7 @@
 const ICON = "{% static 'icons/alarmdesk-192.png' %}";
 const FALLBACK = "{% url 'oncall' %}";
 const LABELS = { ack: "Acknowledge", claim: "Claim" };
+const OPEN = { action: "open", title: "Open" };
 
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
@@ -28,7 +30,7 @@ self.addEventListener("push", (event) => {
     icon: ICON,
     badge: ICON,
     data: { url: message.url || FALLBACK, links },
-    actions: Object.keys(LABELS).filter((name) => links[name]).map((name) => ({ action: name, title: LABELS[name] })),
+    actions: [...Object.keys(LABELS).filter((name) => links[name]).map((name) => ({ action: name, title: LABELS[name] })), OPEN],
   };
   if (message.tag) {
     options.tag = message.tag; // one notification per alarm, replaced in place

@@ -122,14 +122,7 @@ def test_subscribe_push_and_acknowledge_from_the_notification(app, store, phone,
     assert received.json()["alarm"] == alarm_id
 
     cdp = phone.context.new_cdp_session(phone)
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {
-            "origin": app,
-            "registrationId": registration_of(cdp, f"{app}/")[f"{app}/"],
-            "data": received.payload.decode(),
-        },
-    )
+    deliver(cdp, app, received)
     [notification] = shown(phone, 1)
     assert notification == {
         "title": "Critical: Browser Push",
@@ -154,14 +147,14 @@ def test_subscribe_push_and_acknowledge_from_the_notification(app, store, phone,
 
     # Signed out (the session ended): the button opens sign-in, then the alarm; nothing done.
     phone.context.clear_cookies()
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {
-            "origin": app,
-            "registrationId": registration_of(cdp, f"{app}/")[f"{app}/"],
-            "data": received.payload.decode(),
-        },
+    # What the worker asks the browser to show (Chromium shows two buttons of the three).
+    worker.evaluate(
+        "() => { const show = self.registration.showNotification.bind(self.registration);"
+        " self.registration.showNotification = (title, options) => {"
+        " self.asked = (options.actions || []).map((a) => a.action);"
+        " return show(title, options); }; }"
     )
+    deliver(cdp, app, received)
     deadline = time.monotonic() + 10
     while phone.evaluate(NOTIFICATIONS)[0]["actions"] != ["ack", "claim"]:
         assert time.monotonic() < deadline, "the second push was not shown"
@@ -178,5 +171,28 @@ def test_subscribe_push_and_acknowledge_from_the_notification(app, store, phone,
         assert time.monotonic() < deadline, "the worker opened no window"
         time.sleep(0.1)
     assert worker.evaluate("() => self.opened") == f"{app}/login/?next=%2Falarms%2F{alarm_id}%2F"
+    assert worker.evaluate("() => self.asked") == ["ack", "claim", "open"]
     with TbSession(store.url, TENANT) as session:
         assert session.get(f"/api/alarm/info/{alarm_id}").json()["assigneeId"] is None
+
+    # Open (where the browser shows it) opens the alarm's page, as a tap on the body does.
+    deliver(cdp, app, received)
+    shown(phone, 1)
+    worker.evaluate("() => { self.opened = null; }")
+    worker.evaluate(TAP, "open")
+    deadline = time.monotonic() + 10
+    while not worker.evaluate("() => self.opened || null"):
+        assert time.monotonic() < deadline, "Open opened no window"
+        time.sleep(0.1)
+    assert worker.evaluate("() => self.opened") == f"{app}/alarms/{alarm_id}/"
+
+
+def deliver(cdp, app, received):
+    """The push, through the DevTools protocol, to the site's worker (its registration found
+    once per DevTools session: Chromium reports it when asked the first time)."""
+    if not hasattr(cdp, "registration"):
+        cdp.registration = registration_of(cdp, f"{app}/")[f"{app}/"]
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": app, "registrationId": cdp.registration, "data": received.payload.decode()},
+    )
