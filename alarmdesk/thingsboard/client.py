@@ -26,8 +26,10 @@ from .errors import (
 from .types import (
     AlarmComment,
     AlarmInfo,
+    Attribute,
     Customer,
     Entity,
+    EntityInfo,
     Page,
     TimeSeries,
     TokenPair,
@@ -247,6 +249,21 @@ class ThingsBoardClient:
     def device(self, device_id) -> Entity:
         return Entity.from_json(self._request("GET", f"/api/device/{_path(device_id)}"))
 
+    def entity_info(self, entity_type, entity_id) -> EntityInfo:
+        """GET /api/device/info/{id} or /api/asset/info/{id}: the entity with its owner's
+        title, its profile, and for a device whether it is active."""
+        kind = {"DEVICE": "device", "ASSET": "asset"}[entity_type]
+        return EntityInfo.from_json(self._request("GET", f"/api/{kind}/info/{_path(entity_id)}"))
+
+    def attributes(self, entity_type, entity_id, scope) -> tuple[Attribute, ...]:
+        """The entity's attributes of one scope (CLIENT_SCOPE, SHARED_SCOPE, SERVER_SCOPE),
+        by key; their values typed as ThingsBoard stored them."""
+        path = f"{_entity_telemetry(entity_type, entity_id)}/values/attributes/{_path(scope)}"
+        answer = self._request("GET", path)
+        if not isinstance(answer, list):
+            raise ProtocolError(f"attributes in an unexpected shape: {answer!r}")
+        return tuple(sorted((Attribute.from_json(a) for a in answer), key=lambda a: a.key))
+
     # --- telemetry (section 6.4) ---------------------------------------------------------
 
     def timeseries(
@@ -367,8 +384,12 @@ def _path(value):
     return quote(str(value), safe="")
 
 
+def _entity_telemetry(entity_type, entity_id):
+    return f"/api/plugins/telemetry/{_path(entity_type)}/{_path(entity_id)}"
+
+
 def _telemetry_path(entity_type, entity_id):
-    return f"/api/plugins/telemetry/{_path(entity_type)}/{_path(entity_id)}/values/timeseries"
+    return f"{_entity_telemetry(entity_type, entity_id)}/values/timeseries"
 
 
 def _alarm_type(row):

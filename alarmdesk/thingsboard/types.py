@@ -295,6 +295,50 @@ class Entity:
 
 
 @dataclass(frozen=True, slots=True)
+class EntityInfo:
+    """A device's or an asset's info (DeviceInfo, AssetInfo: section 6.1, 6.2): the entity,
+    its owner's title, its profile's name and, for a device, whether it is active (the
+    `active` server attribute ThingsBoard's device state service keeps; assets: None)."""
+
+    entity: Entity
+    customer_title: str | None
+    profile: str
+    active: bool | None
+
+    @classmethod
+    def from_json(cls, data):
+        with _parsing("entity info"):
+            entity = Entity.from_json(data)
+            profile = data.get("deviceProfileName") or data.get("assetProfileName")
+            active = data.get("active") if entity.entity_type == "DEVICE" else None
+            return cls(
+                entity=entity,
+                customer_title=_optional_text(data.get("customerTitle")),
+                profile=_text(profile) if profile is not None else entity.type,
+                active=None if active is None else _bool(active),
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """One attribute of one scope (GET .../values/attributes/{scope}: section 6.4); its
+    value as ThingsBoard typed it (number, boolean, string, or JSON as a dict or list)."""
+
+    key: str
+    value: Any
+    last_update_ts: int
+
+    @classmethod
+    def from_json(cls, data):
+        with _parsing("attribute"):
+            return cls(
+                key=_text(data["key"]),
+                value=data.get("value"),
+                last_update_ts=_int(data["lastUpdateTs"]),
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class Customer:
     """A customer of the tenant (section 6.3)."""
 

@@ -302,6 +302,50 @@ def test_a_device_is_read_with_its_customer(connect):
     assert client.device(devices[0].id) == devices[0]
 
 
+def test_a_device_s_info_names_its_owner_profile_and_activity(connect):
+    client = connect(TENANT)
+    device = next(d for d in client.devices(page_size=100).data if d.customer_id)
+    info = client.entity_info("DEVICE", device.id)
+    assert info.entity == device
+    assert info.customer_title.startswith("Customer ")
+    assert info.profile == device.type
+    assert isinstance(info.active, bool)
+
+
+def test_an_asset_s_info_has_no_activity(connect, tbsim):
+    client = connect(TENANT)
+    listed = requests.get(
+        f"{tbsim.url}/api/tenant/assets",
+        params={"page": 0, "pageSize": 1},
+        headers={"X-Authorization": f"Bearer {client.token}"},
+        timeout=5,
+    ).json()["data"][0]
+    info = client.entity_info("ASSET", listed["id"]["id"])
+    assert (info.entity.entity_type, info.entity.name) == ("ASSET", listed["name"])
+    assert info.active is None
+
+
+def test_another_customer_s_device_info_is_refused(connect):
+    tenant = connect(TENANT)
+    customer_a = connect(CUSTOMER_A)
+    own = customer_a.current_user().customer_id
+    other = next(d for d in tenant.devices(page_size=100).data if d.customer_id not in (None, own))
+    with pytest.raises(PermissionDenied):
+        customer_a.entity_info("DEVICE", other.id)
+    with pytest.raises(NotFound):
+        tenant.entity_info("DEVICE", UNKNOWN_ID)
+
+
+def test_attributes_come_by_scope_with_their_types(connect):
+    client = connect(TENANT)
+    device = client.devices(page_size=1).data[0]
+    client_scope = client.attributes("DEVICE", device.id, "CLIENT_SCOPE")
+    assert [a.key for a in client_scope] == sorted(a.key for a in client_scope)
+    assert all(a.last_update_ts > 0 for a in client_scope)
+    server = {a.key: a.value for a in client.attributes("DEVICE", device.id, "SERVER_SCOPE")}
+    assert isinstance(server["active"], bool)
+
+
 def test_a_tenant_admin_lists_its_customers_by_title(connect):
     customers = connect(TENANT).customers(page_size=100).data
     titles = [customer.title for customer in customers]
