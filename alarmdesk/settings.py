@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "alarmdesk.alarms",
     "alarmdesk.oncall",
     "alarmdesk.history",
+    "alarmdesk.entities",
 ]
 
 MIDDLEWARE = [

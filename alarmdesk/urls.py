@@ -9,6 +9,7 @@ urlpatterns = [
     path("alarms/", include("alarmdesk.alarms.urls")),
     path("oncall/", include("alarmdesk.oncall.urls")),
     path("history/", include("alarmdesk.history.urls")),
+    path("", include("alarmdesk.entities.urls")),
     path("login/", accounts.login, name="login"),
     path("logout/", accounts.logout, name="logout"),
     path("healthz", health.healthz, name="healthz"),

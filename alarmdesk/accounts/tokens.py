@@ -15,6 +15,7 @@ action and whenever the last confirmation is older than ALARMDESK_SESSION_CHECK_
 import functools
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
@@ -202,3 +203,33 @@ def tb_call(request, fn):
         return fn(new_client(token))
     except (TokenExpired, AuthenticationFailed) as error:
         raise _sign_out(request, error) from error
+
+
+def tb_calls(request, calls):
+    """{name: fn(client)} made at once, each in a thread of its own with the user's token:
+    {name: its result, or the ThingsBoardError it raised}. Calls told "token expired" are
+    made again once after one refresh (in this thread: the session is not shared with the
+    others); a 401 a refresh did not cure signs the user out, as tb_call does."""
+    token = current_token(request)
+    results = _at_once(calls, token)
+    expired = {name: calls[name] for name, got in results.items() if isinstance(got, TokenExpired)}
+    if any(isinstance(got, AuthenticationFailed) for got in results.values()):
+        raise _sign_out(request, "ThingsBoard no longer takes this session's token")
+    if expired:
+        results |= _at_once(expired, _refresh(request))
+        for got in results.values():
+            if isinstance(got, TokenExpired | AuthenticationFailed):
+                raise _sign_out(request, got) from got
+    return results
+
+
+def _at_once(calls, token):
+    def call(fn):
+        try:
+            return fn(new_client(token))
+        except ThingsBoardError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+        running = {name: pool.submit(call, fn) for name, fn in calls.items()}
+        return {name: future.result() for name, future in running.items()}

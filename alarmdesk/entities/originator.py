@@ -1,0 +1,137 @@
+"""What an alarm's originator is saying, read from ThingsBoard with the user's own token:
+its info (owner, profile, activity), the latest value of every telemetry key, its
+attributes by scope, and from the store its other alarms.
+
+ThingsBoard decides what the user may read: the entity's info refused or unknown means the
+page is not theirs (404), whatever the store holds. Every call of a look is made at once
+(accounts.tokens.tb_calls): the page waits for ThingsBoard's slowest answer, not their sum.
+"""
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.http import Http404
+from django.utils import timezone
+
+from alarmdesk.accounts.tokens import tb_calls
+from alarmdesk.alarms import access
+from alarmdesk.alarms.models import FALSE
+from alarmdesk.thingsboard.errors import NotFound, PermissionDenied, ThingsBoardError
+
+# The attribute scopes ThingsBoard has for each kind of entity (AttributeScope: client and
+# shared attributes are a device's only).
+SCOPES = {
+    "DEVICE": ("CLIENT_SCOPE", "SHARED_SCOPE", "SERVER_SCOPE"),
+    "ASSET": ("SERVER_SCOPE",),
+}
+SCOPE_NAMES = {
+    "CLIENT_SCOPE": "Client attributes",
+    "SHARED_SCOPE": "Shared attributes",
+    "SERVER_SCOPE": "Server attributes",
+}
+RECENT = timedelta(days=30)
+SHOWN = 50  # alarms of each list
+
+
+@dataclass
+class Latest:
+    key: str
+    value: object
+    ts: int
+    age_ms: int
+
+
+@dataclass
+class Scope:
+    scope: str
+    name: str
+    attributes: tuple = ()
+    error: str = ""
+
+
+@dataclass
+class Originator:
+    entity_type: str
+    entity_id: str
+    info: object = None  # thingsboard.types.EntityInfo; None when ThingsBoard was not reached
+    latest: list = field(default_factory=list)
+    scopes: list = field(default_factory=list)
+    last_activity_ts: int | None = None
+    unreachable: str = ""  # why ThingsBoard's part is missing
+    active_alarms: list = field(default_factory=list)
+    recent_alarms: list = field(default_factory=list)
+    name: str = ""
+
+    @property
+    def page_name(self):
+        return "device_detail" if self.entity_type == "DEVICE" else "asset_detail"
+
+
+def look(request, user, entity_type, entity_id, *, attributes=True):
+    """The originator as the user may see it now; raises Http404 when ThingsBoard says it is
+    not theirs (or not there)."""
+    calls = {
+        "info": lambda tb: tb.entity_info(entity_type, entity_id),
+        "latest": lambda tb: tb.latest(entity_type, entity_id),
+        # The device state service's lastActivityTime is a server attribute.
+        "SERVER_SCOPE": lambda tb: tb.attributes(entity_type, entity_id, "SERVER_SCOPE"),
+    }
+    if attributes:
+        for scope in SCOPES[entity_type]:
+            calls[scope] = lambda tb, scope=scope: tb.attributes(entity_type, entity_id, scope)
+    got = tb_calls(request, calls)
+    found = Originator(entity_type, str(entity_id))
+    info = got["info"]
+    if isinstance(info, PermissionDenied | NotFound):
+        raise Http404("No such device or asset of yours.")
+    _alarms(found, user, entity_id)
+    if isinstance(info, ThingsBoardError):
+        if not found.active_alarms and not found.recent_alarms:
+            raise Unreachable(str(info))
+        found.unreachable = (
+            "ThingsBoard cannot be reached: only AlarmDesk's copy of its alarms is shown."
+        )
+        return found
+    found.info, found.name = info, info.entity.name
+    now = int(time.time() * 1000)
+    if not isinstance(got["latest"], ThingsBoardError):
+        found.latest = [
+            Latest(key, points[-1].value, points[-1].ts, max(0, now - points[-1].ts))
+            for key, points in sorted(got["latest"].items())
+            if points and points[-1].value is not None
+        ]
+    server = got["SERVER_SCOPE"]
+    if not isinstance(server, ThingsBoardError):
+        activity = {a.key: a.value for a in server}.get("lastActivityTime")
+        found.last_activity_ts = activity if isinstance(activity, int) and activity > 0 else None
+    if attributes:
+        for scope in SCOPES[entity_type]:
+            answer = got[scope]
+            if isinstance(answer, ThingsBoardError):
+                found.scopes.append(Scope(scope, SCOPE_NAMES[scope], error=_refusal(answer)))
+            else:
+                found.scopes.append(Scope(scope, SCOPE_NAMES[scope], answer))
+    return found
+
+
+class Unreachable(Exception):
+    """ThingsBoard did not answer, and the store knows nothing of the entity for the user."""
+
+
+def _refusal(error):
+    if isinstance(error, PermissionDenied):
+        return f"ThingsBoard does not let you read these: {error}"
+    return f"ThingsBoard did not send these: {error}"
+
+
+def _alarms(found, user, entity_id):
+    """Its other alarms, from the store, through the one access rule."""
+    mine = access.visible_alarms(user).filter(originator_id=entity_id)
+    found.active_alarms = list(
+        mine.filter(cleared=FALSE).order_by("severity_rank", "-start_ts", "id")[:SHOWN]
+    )
+    since = int((timezone.now() - RECENT).timestamp() * 1000)
+    found.recent_alarms = list(mine.filter(start_ts__gte=since).order_by("-start_ts", "id")[:SHOWN])
+    if not found.name and (found.active_alarms or found.recent_alarms):
+        found.name = (found.active_alarms or found.recent_alarms)[0].originator_name
