@@ -31,6 +31,7 @@ SCOPE_NAMES = {
     "SERVER_SCOPE": "Server attributes",
 }
 RECENT = timedelta(days=30)
+UNREACHABLE = "ThingsBoard cannot be reached: only AlarmDesk's copy of its alarms is shown."
 SHOWN = 50  # alarms of each list
 
 
