@@ -15,6 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.accounts.middleware import safe_next
 from alarmdesk.accounts.tokens import tb_call
+from alarmdesk.entities import originator
 from alarmdesk.oncall import timeline as reach
 from alarmdesk.thingsboard import errors
 
@@ -159,8 +160,22 @@ def alarm_detail(request, alarm_id):
         "details_json": json.dumps(alarm.details, indent=2, ensure_ascii=False, sort_keys=True),
         "customer_title": customer_titles(user).get(alarm.customer_id, ""),
         **_telemetry(request, alarm, chart_source),
+        "originator": _originator(request, user, alarm, chart_source),
     }
     return render(request, "alarms/detail.html", context)
+
+
+def _originator(request, user, alarm, source):
+    """The originator in short (entities/originator.py), when it is a device or an asset and
+    ThingsBoard answers in time; None: the page links its page only."""
+    if alarm.originator_type not in originator.SCOPES or source != "live":
+        return None
+    try:
+        return originator.look(
+            request, user, alarm.originator_type, alarm.originator_id, attributes=False
+        )
+    except (Http404, originator.Unreachable):
+        return None
 
 
 # The detail page's buttons: (action, the reason key that withholds it, label, style).

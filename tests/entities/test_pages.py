@@ -111,3 +111,27 @@ def test_the_page_asks_thingsboard_each_part_once(as_user, store, persona):
         # client, shared and server
         "GET /api/plugins/telemetry/<entity_type>/<entity_id>/values/attributes/<scope>": 3,
     }
+
+
+def test_the_alarm_page_shows_its_originator_in_short_and_links_its_page(as_user, store):
+    alarm = device_of("Customer A")
+    page = as_user(CUSTOMER_A).get(f"/alarms/{alarm.id}/")
+    html = page.content.decode()
+    assert html.count(f'href="/devices/{alarm.originator_id}/"') == 2  # the heading, the panel
+    words = text(page)
+    assert "Latest values" in words
+    assert "Active alarms" in words
+    assert "Client attributes" not in words  # on the originator's own page
+
+
+def test_the_alarm_page_without_thingsboard_has_no_panel_but_the_link(as_user, store):
+    client = as_user(TENANT)
+    alarm = device_of("Customer A")
+    sim(store, "/sim/faults", {"outage": True})
+    try:
+        page = client.get(f"/alarms/{alarm.id}/")
+    finally:
+        requests.delete(f"{store.url}/sim/faults", timeout=5)
+    assert page.status_code == 200
+    assert f'href="/devices/{alarm.originator_id}/"' in page.content.decode()
+    assert "Latest values" not in text(page)
