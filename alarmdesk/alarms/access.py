@@ -83,6 +83,6 @@ def unavailable_actions(alarm, user=None):
         reasons["assign_me"] = "Already assigned to you"
     if alarm.deleted:
         gone = "This alarm no longer exists in ThingsBoard"
-        actions = ("ack", "clear", "assign", "assign_me", "unassign", "comment")
+        actions = ("ack", "clear", "assign", "assign_me", "unassign", "comment", "delete")
         reasons = dict.fromkeys(actions, gone)
     return reasons

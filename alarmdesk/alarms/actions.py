@@ -34,6 +34,7 @@ ACTIONS = {
     "assign": "assign",
     "unassign": "unassign",
     "comment": "comment on",
+    "delete": "delete",
 }
 DONE = {
     "ack": "Acknowledged.",
@@ -41,6 +42,7 @@ DONE = {
     "assign": "Assigned.",
     "unassign": "Unassigned.",
     "comment": "Comment added.",
+    "delete": "Deleted in ThingsBoard; AlarmDesk keeps its history.",
 }
 # What the alarm is once the action is done, for messages about a lost answer.
 GOAL_WORDS = {
@@ -49,9 +51,10 @@ GOAL_WORDS = {
     "assign": "assigned to that person",
     "unassign": "unassigned",
     "comment": "commented",
+    "delete": "deleted",
 }
 # Who did it, known at once when done through AlarmDesk (the history shows it).
-ACTOR_FIELDS = {"ack": "acknowledged_by", "clear": "cleared_by"}
+ACTOR_FIELDS = {"ack": "acknowledged_by", "clear": "cleared_by", "delete": "deleted_by"}
 UNREACHABLE = "ThingsBoard could not be reached, so nothing was changed. Try again."
 KEPT = " What you typed is kept."
 BUSY = "AlarmDesk's database is busy, so nothing was done (it could not be logged). Try again."
@@ -62,7 +65,11 @@ ALREADY = {
     "unassigned": "Nobody was assigned.",
 }
 GONE = "This alarm no longer exists in ThingsBoard."
-NOT_CONFIRMED = "Nothing was cleared: clearing asks first, and it was not confirmed."
+# The acts that ask first (confirm.py), and what is said when one was not confirmed.
+NOT_CONFIRMED = {
+    "clear": "Nothing was cleared: clearing asks first, and it was not confirmed.",
+    "delete": "Nothing was deleted: deleting asks first, and it was not confirmed.",
+}
 # A comment whose answer was lost is looked for in ThingsBoard before the same text is
 # posted again, for this long: a retry never posts it twice.
 COMMENT_MEMORY = timedelta(minutes=15)
@@ -91,6 +98,8 @@ def _call(action, alarm_id, assignee, text):
         return lambda tb: tb.assign(alarm_id, assignee)
     if action == "unassign":
         return lambda tb: tb.unassign(alarm_id)
+    if action == "delete":
+        return lambda tb: tb.delete_alarm(alarm_id)
     return lambda tb: tb.add_comment(alarm_id, text)
 
 
@@ -183,7 +192,9 @@ def _outcome(request, user, action, alarm_id, assignee, text, entry):
     except errors.ThingsBoardError as error:
         log.warning("%s of alarm %s failed: %s", action, alarm_id, error)
         return Result(Outcome.FAILED, f"ThingsBoard refused: {error.message}")
-    if action != "comment":
+    if action == "delete":
+        _store(lambda: mark_deleted([alarm_id]))
+    elif action != "comment":
         _store(lambda: save_alarms([answer]))
     if action in ACTOR_FIELDS:
         fields = {ACTOR_FIELDS[action]: user.email}
@@ -207,6 +218,8 @@ def _not_found(request, action, alarm_id):
     try:
         _read_alarm(request, alarm_id)
     except errors.NotFound:
+        if action == "delete":
+            return Result(Outcome.ALREADY_DONE, "It was already deleted in ThingsBoard.")
         return Result(Outcome.NOT_FOUND, GONE)
     except errors.ThingsBoardError:
         return Result(
@@ -246,7 +259,11 @@ def _read_back(request, user, entry, assignee, text):
         else:
             reached = _reached(action, _read_alarm(request, alarm_id), assignee)
     except errors.NotFound:
-        result = Result(Outcome.NOT_FOUND, GONE)
+        # Gone (the read marked it deleted): what a delete was for, and a loss to the rest.
+        done = action == "delete"
+        result = Result(Outcome.DONE, DONE[action]) if done else Result(Outcome.NOT_FOUND, GONE)
+        if done:
+            _store(lambda: Alarm.objects.filter(id=alarm_id).update(deleted_by=user.email))
     except errors.ThingsBoardError:
         result = Result(Outcome.UNKNOWN, _unknown(action, goal))
     else:
@@ -284,6 +301,8 @@ def _reached(action, info, assignee):
         return info.cleared
     if action == "assign":
         return info.assignee_id == assignee
+    if action == "delete":
+        return False  # ThingsBoard still has it
     return info.assignee_id is None  # unassign
 
 

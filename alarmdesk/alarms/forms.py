@@ -9,6 +9,7 @@ ACTION_CHOICES = [
     ("unassign", "Unassign"),
     ("comment", "Comment"),
     ("claim", "Claim"),  # acknowledge, assign to me, and post `text` if any (on-call)
+    ("delete", "Delete"),
 ]
 BULK_CHOICES = [
     ("ack", "Acknowledge"),
@@ -25,7 +26,7 @@ class _Errors:
 
 class ActionForm(_Errors, forms.Form):
     """POST /alarms/<uuid>/: action, plus `assignee` (a user id or "me") or `text`; a clear
-    also `confirmed=1`, the person's yes to a question that said what clearing does."""
+    or a delete also `confirmed=1`, the person's yes to a question that said what it does."""
 
     action = forms.ChoiceField(choices=ACTION_CHOICES)
     assignee = forms.CharField(max_length=36, required=False)
@@ -48,8 +49,9 @@ class ActionForm(_Errors, forms.Form):
 
     @property
     def unconfirmed(self):
-        """A clear not yet confirmed: asked first, never done."""
-        return self.cleaned_data["action"] == "clear" and not self.cleaned_data["confirmed"]
+        """A clear or a delete not yet confirmed: asked first, never done."""
+        asks = self.cleaned_data["action"] in ("clear", "delete")
+        return asks and not self.cleaned_data["confirmed"]
 
     def action_arguments(self):
         data = self.cleaned_data

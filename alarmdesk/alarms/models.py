@@ -71,6 +71,7 @@ class Alarm(models.Model):
     # (read by `sync.identify_actors`) or from the action taken through AlarmDesk.
     acknowledged_by = models.CharField(max_length=255, blank=True)
     cleared_by = models.CharField(max_length=255, blank=True)
+    deleted_by = models.CharField(max_length=255, blank=True)  # when deleted through AlarmDesk
     actors_known = models.BooleanField(default=False)
 
     class Meta:

@@ -55,7 +55,10 @@ VERBS = {
     "unassign": "unassign",
     "comment": "comment on",
     "claim": "claim",
+    "delete": "delete",
 }
+# An audit entry's action named as the event of the same act is (a delete is seen deleted).
+AUDIT_ACTS = {"delete": "deleted"}
 VIA_WORDS = {"notification": ", from the notification", "link": ", from a notification's link"}
 OUTCOME_WORDS = {
     Outcome.PENDING: "no answer yet",
@@ -162,7 +165,7 @@ def _from_audit(entry, people):
     who = people.get(str(entry.user_id), "") or entry.user_email
     act = _Act(
         entry.at,
-        entry.action,
+        AUDIT_ACTS.get(entry.action, entry.action),
         who=who,
         email=entry.user_email,
         through_alarmdesk=True,

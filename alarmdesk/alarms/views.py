@@ -184,6 +184,7 @@ ACTION_BUTTONS = (
     ("clear", "clear", "Clear", "secondary"),
     ("assign", "assign_me", "Assign to me", "secondary outline"),
     ("unassign", "unassign", "Unassign", "secondary outline"),
+    ("delete", "delete", "Delete", "secondary outline"),
 )
 
 

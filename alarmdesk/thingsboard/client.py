@@ -188,6 +188,10 @@ class ThingsBoardClient:
         path = f"/api/alarm/{_path(alarm_id)}/assign"
         return AlarmInfo.from_json(self._request("DELETE", path))
 
+    def delete_alarm(self, alarm_id) -> None:
+        """DELETE /api/alarm/{id}: gone from ThingsBoard with its comments (answers `true`)."""
+        self._request("DELETE", f"/api/alarm/{_path(alarm_id)}")
+
     def comments(self, alarm_id, *, page=0, page_size=100) -> Page[AlarmComment]:
         """Comments and SYSTEM entries, oldest first (the default order is by random id)."""
         params = {

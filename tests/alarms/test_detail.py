@@ -69,11 +69,11 @@ def test_only_the_actions_that_fit_the_state_are_offered(as_user):
     client = as_user(OLIVIA)
     alarm = fresh_alarm()
     page = client.get(f"/alarms/{alarm.id}/").content.decode()
-    assert buttons(page) == ["ack", "clear", "assign"]  # nobody to unassign
+    assert buttons(page) == ["ack", "clear", "assign", "delete"]  # nobody to unassign
     mine = post(client, alarm, action="assign", assignee="me")
-    assert buttons(mine) == ["ack", "clear", "unassign"]  # not "Assign to me" again
+    assert buttons(mine) == ["ack", "clear", "unassign", "delete"]  # not "Assign to me" again
     cleared = post(client, alarm, action="clear", confirmed="1")
-    assert buttons(cleared) == ["ack", "unassign"]
+    assert buttons(cleared) == ["ack", "unassign", "delete"]
 
 
 def test_an_alarm_deleted_in_thingsboard_offers_no_action(as_user, store):
