@@ -452,3 +452,78 @@ def _release_claim(alarm_id, user):
             redis.delete(_claim_key(alarm_id))
     except Exception:
         log.warning("Redis unavailable; the claim of %s expires by itself", alarm_id)
+
+
+# --- raising an alarm by hand (the originator's page) ------------------------------------
+
+
+def raise_alarm(request, user, entity_type, entity_id, alarm_type, severity, *, note="", me=False):
+    """Raise an alarm on the device or asset in ThingsBoard as the user; returns (Result, the
+    alarm's id or None). ThingsBoard's dedup may update the active alarm of that type on
+    that originator instead (createOrUpdateActiveAlarm): the Result says which. Logged as
+    pending first, under the originator's id until the alarm's is known."""
+    active = (
+        Alarm.objects.filter(originator_id=entity_id, type=alarm_type, cleared=False)
+        .values_list("id", flat=True)
+        .first()
+    )
+    entry = _begin(user, str(entity_id), "raise", f"{severity} {alarm_type}", None)
+    if entry is None:
+        return Result(Outcome.FAILED, BUSY), None
+    customer = user.customer_id if user.is_customer_user else None
+    details = {"note": note} if note else None
+    try:
+        alarm_id, _ = tb_call(
+            request,
+            lambda tb: tb.raise_alarm(
+                entity_type,
+                entity_id,
+                alarm_type,
+                severity,
+                details=details,
+                customer_id=customer,
+                assignee_id=user.id if me else None,
+            ),
+        )
+    except errors.ThingsBoardError as error:
+        result = _raise_refused(error)
+        _complete(entry, result)
+        return result, None
+    updated = active is not None and str(active) == alarm_id
+    try:
+        _read_alarm(request, alarm_id)
+    except errors.ThingsBoardError:
+        log.info("raised alarm %s not read back; the sync will bring it", alarm_id)
+    words = f"{severity.title()} {alarm_type}"
+    if updated:
+        message = f"{words} was already active here: ThingsBoard updated it, not a second one."
+    else:
+        message = f"Raised: {words}."
+    detail = f"{'updated' if updated else 'raised'} {severity} {alarm_type}"
+    _store(
+        lambda: AuditEntry.objects.filter(id=entry.id).update(
+            alarm_uuid=alarm_id, alarm_id=alarm_id, detail=detail
+        )
+    )
+    entry.detail = detail
+    result = Result(Outcome.DONE, message)
+    _complete(entry, result)
+    return result, alarm_id
+
+
+def _raise_refused(error):
+    if isinstance(error, errors.PermissionDenied):
+        return Result(
+            Outcome.DENIED,
+            "ThingsBoard does not allow your account to raise an alarm here: "
+            f"{error.message}. Nothing was raised.",
+        )
+    if isinstance(error, errors.Unavailable) and error.delivered:
+        return Result(
+            Outcome.UNKNOWN,
+            "ThingsBoard did not answer, so whether the alarm was raised is not known. "
+            "Look at this device's alarms before trying again.",
+        )
+    if isinstance(error, errors.Unavailable):
+        return Result(Outcome.FAILED, UNREACHABLE)
+    return Result(Outcome.FAILED, f"ThingsBoard refused: {error.message}. Nothing was raised.")

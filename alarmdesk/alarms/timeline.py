@@ -56,9 +56,10 @@ VERBS = {
     "comment": "comment on",
     "claim": "claim",
     "delete": "delete",
+    "raise": "raise",
 }
 # An audit entry's action named as the event of the same act is (a delete is seen deleted).
-AUDIT_ACTS = {"delete": "deleted"}
+AUDIT_ACTS = {"delete": "deleted", "raise": "raised"}
 VIA_WORDS = {"notification": ", from the notification", "link": ", from a notification's link"}
 OUTCOME_WORDS = {
     Outcome.PENDING: "no answer yet",
@@ -163,9 +164,12 @@ def _from_comment(comment, people):
 
 def _from_audit(entry, people):
     who = people.get(str(entry.user_id), "") or entry.user_email
+    name = AUDIT_ACTS.get(entry.action, entry.action)
+    if entry.action == "raise" and entry.detail.startswith("updated"):
+        name = "retriggered"  # ThingsBoard's dedup updated the active alarm
     act = _Act(
         entry.at,
-        AUDIT_ACTS.get(entry.action, entry.action),
+        name,
         who=who,
         email=entry.user_email,
         through_alarmdesk=True,
@@ -219,7 +223,7 @@ def _line(act):
         title = f"Assigned to {act.assignee or 'someone'}{by}{via}"
         return Entry(act.at, "change", title)
     if act.act == "raised":
-        return Entry(act.at, "change", "Raised")
+        return Entry(act.at, "change", f"Raised{by}{via}")
     return Entry(act.at, "change", f"{WORDS.get(act.act, act.act)}{by}{via}", act.text)
 
 

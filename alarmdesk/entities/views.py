@@ -1,29 +1,84 @@
-"""/devices/<uuid>/ and /assets/<uuid>/: an originator's own page."""
+"""/devices/<uuid>/ and /assets/<uuid>/: an originator's own page, and what may be done
+there (raise an alarm by hand)."""
 
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
 
 from alarmdesk.accounts.decorators import tb_login_required
+from alarmdesk.accounts.tokens import tb_call
+from alarmdesk.alarms import actions
+from alarmdesk.alarms.filters import filter_choices
+from alarmdesk.alarms.live import scope_version
+from alarmdesk.thingsboard.errors import NotFound, PermissionDenied, ThingsBoardError
 
+from .forms import RaiseForm
 from .originator import Unreachable, look
 
 
 @tb_login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def device_detail(request, entity_id):
     return _detail(request, "DEVICE", entity_id)
 
 
 @tb_login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def asset_detail(request, entity_id):
     return _detail(request, "ASSET", entity_id)
 
 
 def _detail(request, entity_type, entity_id):
+    user = request.tb_user
+    if request.method == "POST":
+        return _act(request, user, entity_type, entity_id)
     try:
-        originator = look(request, request.tb_user, entity_type, entity_id)
+        originator = look(request, user, entity_type, entity_id)
     except Unreachable:
         context = {"entity_type": entity_type}
         return render(request, "entities/unreachable.html", context, status=503)
-    return render(request, "entities/detail.html", {"originator": originator})
+    context = {
+        "originator": originator,
+        "raise_form": RaiseForm(initial={"severity": "MAJOR"}),
+        "known_types": filter_choices(user, scope_version(user)[0])["types"],
+    }
+    return render(request, "entities/detail.html", context)
+
+
+def _act(request, user, entity_type, entity_id):
+    """What the page's forms post: only an entity ThingsBoard lets the user read (404
+    otherwise, as its page), and the outcome in words on the page it leads to."""
+    _readable(request, entity_type, entity_id)
+    page = "device_detail" if entity_type == "DEVICE" else "asset_detail"
+    if request.POST.get("action") != "raise":
+        messages.error(request, "That action was not understood: nothing was done.")
+        return redirect(page, entity_id=entity_id)
+    form = RaiseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Nothing was raised: {form.error_text()}")
+        return redirect(page, entity_id=entity_id)
+    data = form.cleaned_data
+    result, alarm_id = actions.raise_alarm(
+        request,
+        user,
+        entity_type,
+        entity_id,
+        data["type"],
+        data["severity"],
+        note=data["note"],
+        me=data["assign"] == "me",
+    )
+    (messages.success if result.ok else messages.error)(request, result.message)
+    if alarm_id is not None:
+        return redirect("alarm_detail", alarm_id=alarm_id)
+    return redirect(page, entity_id=entity_id)
+
+
+def _readable(request, entity_type, entity_id):
+    try:
+        tb_call(request, lambda tb: tb.entity_info(entity_type, entity_id))
+    except (PermissionDenied, NotFound):
+        raise Http404("No such device or asset of yours.") from None
+    except ThingsBoardError:
+        pass  # the act itself will say ThingsBoard is not answering

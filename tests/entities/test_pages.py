@@ -73,7 +73,7 @@ def test_signed_out_is_sent_to_sign_in_and_only_get_is_served(client, as_user, s
     answer = client.get(url)
     assert answer.status_code == 302
     assert answer["Location"].startswith("/login/")
-    assert as_user(TENANT).post(url).status_code == 405
+    assert as_user(TENANT).put(url).status_code == 405
 
 
 def test_thingsboard_down_shows_the_store_s_alarms_or_says_so(as_user, store):
