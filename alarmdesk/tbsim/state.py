@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from operator import attrgetter
 
+from .attributes import Attributes
 from .auth import Tokens, auth_failed
 from .errors import bad_request, denied, not_found
 from .index import ORDERINGS, SortedAlarms, Window, created_between
@@ -75,6 +76,7 @@ class SimState:
         self.comments = {}  # alarm id -> list of comments
         self.api_keys = {}  # key -> user id
         self.telemetry = Telemetry()
+        self.attributes = Attributes()  # what users wrote and deleted (api_telemetry)
         # Bumped by every alarm change; list queries are cached per version, so a poller
         # asking the same question of an unchanged store costs a dict lookup.
         self.version = 0
