@@ -1,3 +1,7 @@
+import json
+import math
+import re
+
 from django import forms
 
 from alarmdesk.alarms.models import SEVERITIES
@@ -24,3 +28,68 @@ class RaiseForm(forms.Form):
 
     def error_text(self):
         return " ".join(str(e) for errors in self.errors.values() for e in errors)
+
+
+KINDS = [("string", "Text"), ("number", "Number"), ("boolean", "True or false"), ("json", "JSON")]
+_INTEGER = re.compile(r"[-+]?\d+")
+
+
+class AttributeForm(forms.Form):
+    """POST action=attribute: a key of a writable scope, its value and the value's type (as
+    ThingsBoard keeps it: a number, a boolean, a string, a JSON object or array); or
+    action=attribute-delete: a key of a writable scope."""
+
+    scope = forms.ChoiceField()
+    key = forms.CharField(
+        max_length=255,
+        strip=True,
+        error_messages={"required": "Name the attribute's key."},
+    )
+    kind = forms.ChoiceField(choices=KINDS, required=False)
+    value = forms.CharField(max_length=10_000, required=False, strip=False)
+
+    def __init__(self, *args, scopes, deleting=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deleting = deleting
+        self.fields["scope"].choices = [(s, s) for s in scopes]
+        self.fields["scope"].error_messages["invalid_choice"] = (
+            "%(value)s is not a scope AlarmDesk writes here (client attributes are the "
+            "device's own)."
+        )
+
+    def clean(self):
+        data = super().clean()
+        if self.deleting or "value" not in data:
+            return data
+        data["value"] = _typed(data.get("kind") or "string", data["value"])
+        return data
+
+    def error_text(self):
+        return " ".join(str(e) for errors in self.errors.values() for e in errors)
+
+
+def _typed(kind, text):
+    if kind == "string":
+        return text
+    if kind == "boolean":
+        if text.strip().lower() not in ("true", "false"):
+            raise forms.ValidationError("True or false takes true or false.")
+        return text.strip().lower() == "true"
+    if kind == "number":
+        text = text.strip()
+        if _INTEGER.fullmatch(text):
+            return int(text)
+        try:
+            number = float(text)
+        except ValueError:
+            raise forms.ValidationError(f"{text!r} is not a number.") from None
+        if not math.isfinite(number):
+            raise forms.ValidationError("A number must be finite.")
+        return number
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise forms.ValidationError(f"That is not JSON: {error}.") from None
+    if not isinstance(value, dict | list):
+        raise forms.ValidationError("JSON here is an object {...} or an array [...].")
+    return value

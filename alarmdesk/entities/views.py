@@ -4,6 +4,7 @@ there (raise an alarm by hand)."""
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from alarmdesk.accounts.decorators import tb_login_required
@@ -13,7 +14,8 @@ from alarmdesk.alarms.filters import filter_choices
 from alarmdesk.alarms.live import scope_version
 from alarmdesk.thingsboard.errors import NotFound, PermissionDenied, ThingsBoardError
 
-from .forms import RaiseForm
+from . import attributes
+from .forms import AttributeForm, RaiseForm
 from .originator import Unreachable, look
 
 
@@ -38,10 +40,14 @@ def _detail(request, entity_type, entity_id):
     except Unreachable:
         context = {"entity_type": entity_type}
         return render(request, "entities/unreachable.html", context, status=503)
+    writable = attributes.WRITABLE[entity_type]
     context = {
         "originator": originator,
         "raise_form": RaiseForm(initial={"severity": "MAJOR"}),
         "known_types": filter_choices(user, scope_version(user)[0])["types"],
+        "writable": writable,
+        "kinds": AttributeForm(scopes=writable).fields["kind"].choices,
+        "changes": attributes.recent(entity_id),
     }
     return render(request, "entities/detail.html", context)
 
@@ -51,7 +57,11 @@ def _act(request, user, entity_type, entity_id):
     otherwise, as its page), and the outcome in words on the page it leads to."""
     _readable(request, entity_type, entity_id)
     page = "device_detail" if entity_type == "DEVICE" else "asset_detail"
-    if request.POST.get("action") != "raise":
+    action = request.POST.get("action")
+    if action in ("attribute", "attribute-delete"):
+        _change_attribute(request, user, entity_type, entity_id, action == "attribute-delete")
+        return redirect(f"{reverse(page, args=[entity_id])}#attributes")
+    if action != "raise":
         messages.error(request, "That action was not understood: nothing was done.")
         return redirect(page, entity_id=entity_id)
     form = RaiseForm(request.POST)
@@ -73,6 +83,26 @@ def _act(request, user, entity_type, entity_id):
     if alarm_id is not None:
         return redirect("alarm_detail", alarm_id=alarm_id)
     return redirect(page, entity_id=entity_id)
+
+
+def _change_attribute(request, user, entity_type, entity_id, deleting):
+    scopes = attributes.WRITABLE[entity_type]
+    form = AttributeForm(request.POST, scopes=scopes, deleting=deleting)
+    if not form.is_valid():
+        messages.error(request, f"Nothing was changed: {form.error_text()}")
+        return
+    data = form.cleaned_data
+    result = attributes.change(
+        request,
+        user,
+        entity_type,
+        entity_id,
+        data["scope"],
+        data["key"],
+        value=data.get("value"),
+        delete=deleting,
+    )
+    (messages.success if result.ok else messages.error)(request, result.message)
 
 
 def _readable(request, entity_type, entity_id):

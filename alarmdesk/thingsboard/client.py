@@ -300,6 +300,18 @@ class ThingsBoardClient:
             raise ProtocolError(f"attributes in an unexpected shape: {answer!r}")
         return tuple(sorted((Attribute.from_json(a) for a in answer), key=lambda a: a.key))
 
+    def save_attributes(self, entity_type, entity_id, scope, values) -> None:
+        """POST .../attributes/{scope} with {key: value}: SERVER_SCOPE or SHARED_SCOPE
+        (CLIENT_SCOPE is the device's own: 400). ThingsBoard keeps the JSON types: a number
+        as LONG or DOUBLE, a boolean, a string, an object or array as JSON."""
+        path = f"{_entity_telemetry(entity_type, entity_id)}/attributes/{_path(scope)}"
+        self._request("POST", path, json=values)
+
+    def delete_attributes(self, entity_type, entity_id, scope, keys) -> None:
+        """DELETE .../{scope}?keys=a,b: those keys of that scope gone (unknown ones ignored)."""
+        path = f"{_entity_telemetry(entity_type, entity_id)}/{_path(scope)}"
+        self._request("DELETE", path, params={"keys": ",".join(keys)})
+
     # --- telemetry (section 6.4) ---------------------------------------------------------
 
     def timeseries(
