@@ -19,10 +19,14 @@ from . import access
 from .models import AlarmEvent, Customer
 from .templatetags.alarm_tags import age, ms_datetime, severity_icon, status_words
 
+# The originators that have a page of their own (alarmdesk/entities).
+ORIGINATOR_PAGES = {"DEVICE": "device_detail", "ASSET": "asset_detail"}
 # What a list row shows, read as plain dicts: cheaper than model instances.
 FIELDS = (
     "id",
     "type",
+    "originator_type",
+    "originator_id",
     "originator_name",
     "originator_label",
     "customer_id",
@@ -51,9 +55,14 @@ def list_rows(alarms, user, since=None, titles=None, result=None):
     if titles is None:
         titles = customer_titles(user) if user.is_tenant_admin else {}
     detail = reverse("alarm_detail", args=[_PLACEHOLDER])
+    pages = {kind: reverse(name, args=[_PLACEHOLDER]) for kind, name in ORIGINATOR_PAGES.items()}
     raised_again = _raised_again([row["id"] for row in rows])
     for row in rows:
         row["url"] = detail.replace(str(_PLACEHOLDER), str(row["id"]))
+        page = pages.get(row["originator_type"])
+        row["originator_url"] = (
+            page.replace(str(_PLACEHOLDER), str(row["originator_id"])) if page else ""
+        )
         row["raised_again"] = raised_again.get(row["id"], 0)
         row["customer"] = titles.get(row["customer_id"], "") if row["customer_id"] else ""
         reasons = access.unavailable_actions(_Facts(row))
@@ -118,7 +127,11 @@ def markup(row, show_customer, result=None):
     if row["raised_again"]:
         again = _times(row["raised_again"])
         out.append(f'<br><small class="raised-again">raised again {again}</small>')
-    out.append(f'</td>\n<td data-label="Originator">{origin}')
+    if row["originator_url"]:
+        origin_cell = f'<a href="{e(row["originator_url"])}">{origin}</a>'
+    else:
+        origin_cell = origin
+    out.append(f'</td>\n<td data-label="Originator">{origin_cell}')
     if label and label != row["originator_name"]:
         out.append(f"<br><small>{e(label)}</small>")
     out.append("</td>\n")

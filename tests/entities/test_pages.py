@@ -135,3 +135,10 @@ def test_the_alarm_page_without_thingsboard_has_no_panel_but_the_link(as_user, s
     assert page.status_code == 200
     assert f'href="/devices/{alarm.originator_id}/"' in page.content.decode()
     assert "Latest values" not in text(page)
+
+
+def test_the_list_s_originator_cell_links_to_its_page(as_user, store):
+    html = as_user(TENANT).get("/alarms/", {"status": "ANY"}).content.decode()
+    alarm = Alarm.objects.filter(originator_type="DEVICE").order_by("-start_ts").first()
+    row = html.split(f'data-alarm-id="{alarm.id}"', 1)[1].split("</tr>", 1)[0]
+    assert f'<td data-label="Originator"><a href="/devices/{alarm.originator_id}/">' in row
