@@ -37,7 +37,7 @@ def no_sideways_scroll(page):
 def test_from_an_alarm_to_its_device_and_back_with_an_alarm_raised_and_deleted(
     synced_app,
     screen,
-    tbsim,  # noqa: F811
+    tbsim,
 ):
     page = screen
     customer = Customer.objects.get(title="Customer A")
