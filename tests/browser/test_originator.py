@@ -35,7 +35,7 @@ def no_sideways_scroll(page):
 
 
 def test_from_an_alarm_to_its_device_and_back_with_an_alarm_raised_and_deleted(
-    synced_app,
+    synced_app,  # noqa: F811 - the fixture
     screen,
     tbsim,
 ):
