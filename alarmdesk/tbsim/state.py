@@ -27,6 +27,7 @@ from .model import (
     compact,
 )
 from .query import AlarmQuery, StatusFilter, sort_alarms
+from .relations import CONTAINS, TO, Relations
 from .telemetry import Telemetry
 
 ENTITY_TYPE_ENUM = "org.thingsboard.server.common.data.EntityType"
@@ -66,7 +67,7 @@ class SimState:
         self.users = {}
         self.users_by_email = {}
         self.devices = {}  # devices and assets by id
-        self.parents = {}  # entity id -> ids of assets that "Contains" it (for propagation)
+        self.relations = Relations()
         self.alarms = {}
         self.alarms_by_tenant = {}  # tenant id -> list of alarms in creation order
         self.sorted = SortedAlarms()  # the orderings the sync reads, per tenant and scope
@@ -90,10 +91,16 @@ class SimState:
         if user.authority != SYS_ADMIN:
             self.tenants.add(user.tenant_id)
 
-    def add_entity(self, entity, parent_id=None):
+    def add_entity(self, entity, parent=None):
+        """Store a device or asset, and the "Contains" relation from the asset `parent`."""
         self.devices[entity.id] = entity
-        if parent_id:
-            self.parents.setdefault(entity.id, []).append(parent_id)
+        if parent is not None:
+            self.add_relation(("ASSET", parent.id), (entity.entity_type, entity.id), CONTAINS)
+
+    def add_relation(self, from_, to, relation_type, type_group="COMMON"):
+        """Relate two entities, each an (entity type, id) pair."""
+        with self.lock:
+            return self.relations.save(from_, to, relation_type, type_group)
 
     def insert_alarm(self, alarm):
         """Store a new alarm as ThingsBoard's create_or_update_active_alarm inserts it."""
@@ -459,11 +466,19 @@ class SimState:
         return [a for a in alarms if entity in self.propagated_to(a) and query.matches(a)]
 
     def propagated_to(self, alarm):
-        """The entity_alarm rows: originator, its parents, owner and tenant (BAS)."""
-        targets = {(alarm.originator_type, alarm.originator_id)}
+        """The entity_alarm rows: originator, the entities related to it, owner and tenant.
+
+        BaseAlarmService.createEntityAlarmRecords: every COMMON relation towards the
+        originator, however many levels up (a device's building and its site), narrowed to
+        propagateRelationTypes when it names any."""
+        originator = (alarm.originator_type, alarm.originator_id)
+        targets = {originator}
         if alarm.propagate:
+            kinds = alarm.propagate_relation_types
             targets.update(
-                ("ASSET", parent) for parent in self.parents.get(alarm.originator_id, ())
+                relation.from_
+                for relation in self.relations.query(originator, TO, "COMMON", 0, False)
+                if not kinds or relation.type in kinds
             )
         if alarm.propagate_to_owner:
             if alarm.customer_id:
