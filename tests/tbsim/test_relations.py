@@ -383,3 +383,38 @@ def test_the_relation_reads_require_a_signed_in_user(tbsim, tenant, path):
 
     assert answer.status_code == 401
     assert answer.json()["errorCode"] == 10
+
+
+# --- alarm propagation follows the relations (BaseAlarmService.createEntityAlarmRecords) ---
+
+
+def entity_alarm_ids(session, entity_type, entity_id):
+    answer = session.get(
+        f"/api/alarm/{entity_type}/{entity_id}", params={"pageSize": 1000, "page": 0}
+    )
+    assert answer.status_code == 200, answer.text
+    return {row["id"]["id"] for row in answer.json()["data"]}
+
+
+@pytest.mark.parametrize(
+    ("relation_types", "reaches"), [([], True), (["Contains"], True), (["Manages"], False)]
+)
+def test_a_propagated_alarm_reaches_the_building_and_the_site(
+    sign_in, tenant, relation_types, reaches
+):
+    session = sign_in(TENANT)
+    pump = tenant.get_tenant_device_by_name(device_name="Pump A06")
+    body = {
+        "type": "Propagation Check",
+        "originator": {"entityType": "DEVICE", "id": str(pump.id.id)},
+        "severity": "MINOR",
+        "propagate": True,
+        "propagateRelationTypes": relation_types,
+    }
+
+    alarm_id = session.post("/api/alarm", json=body).json()["id"]["id"]
+
+    for name in ("Building A", "Site A"):
+        listed = entity_alarm_ids(session, "ASSET", asset_id(tenant, name))
+        assert (alarm_id in listed) is reaches
+    assert alarm_id not in entity_alarm_ids(session, "ASSET", asset_id(tenant, "Site B"))
