@@ -248,3 +248,28 @@ class Comment:
         data["lastName"] = user.last_name if user else None
         data["email"] = user.email if user else None
         return data
+
+
+@dataclass(slots=True, frozen=True)
+class Relation:
+    """EntityRelation: unique by its ends, type and type group (the relation table's key)."""
+
+    from_: tuple  # (entity type, id)
+    to: tuple
+    type: str
+    type_group: str
+    version: int  # nextval('relation_version_seq') at the last save (JpaRelationDao)
+
+    def to_json(self):
+        return {
+            "from": entity_id(*self.from_),
+            "to": entity_id(*self.to),
+            "type": self.type,
+            "typeGroup": self.type_group,
+            "version": self.version,
+            "additionalInfo": None,
+        }
+
+    def info_json(self, from_name, to_name):
+        """EntityRelationInfo: only the far end of the lookup is named, the other is null."""
+        return {**self.to_json(), "fromName": from_name, "toName": to_name}

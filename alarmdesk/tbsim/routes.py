@@ -26,6 +26,6 @@ def route(path, method, authorities=TENANT_OR_CUSTOMER):
 
 def build_map():
     # Importing the handler modules fills the registry.
-    from . import api_alarms, api_auth, api_entities, api_telemetry  # noqa: F401
+    from . import api_alarms, api_auth, api_entities, api_relations, api_telemetry  # noqa: F401
 
     return Map([rule.empty() for rule in _rules], strict_slashes=False, merge_slashes=False)

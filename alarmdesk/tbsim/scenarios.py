@@ -182,7 +182,8 @@ LOCATIONS = (
 
 
 def _fleet(state, rng, ids, tenant, owners, count_by_owner, now):
-    """Devices spread over the owners, each inside one of its owner's assets."""
+    """Devices spread over the owners: each owner's site contains its buildings, and each
+    device is inside one of them ("Contains" relations, all owned by the same owner)."""
     profiles = sorted(DEVICE_PROFILES)
     devices = []
     for owner, count, site in zip(owners, count_by_owner, ("A", "B", "C", "U"), strict=True):
@@ -193,12 +194,13 @@ def _fleet(state, rng, ids, tenant, owners, count_by_owner, now):
             "C": ["Store C"],
             "U": ["Warehouse North", "HQ Office"],
         }[site]
+        top = _site(state, tenant, owner_id, site, now)
         assets = []
         for name in asset_names:
             asset = Device(
                 "ASSET", ids(), tenant, owner_id, name, "building", name, ids(), now - 60 * DAY
             )
-            state.add_entity(asset)
+            state.add_entity(asset, parent=top)
             assets.append(asset)
         for n in range(count):
             profile = profiles[(n + len(devices)) % len(profiles)]
@@ -208,9 +210,28 @@ def _fleet(state, rng, ids, tenant, owners, count_by_owner, now):
             device = Device(
                 "DEVICE", ids(), tenant, owner_id, name, profile, label, ids(), now - 60 * DAY
             )
-            state.add_entity(device, parent_id=assets[n % len(assets)].id)
+            state.add_entity(device, parent=assets[n % len(assets)])
             devices.append(device)
     return devices
+
+
+def _site(state, tenant, owner_id, letter, now):
+    """The owner's site asset. Its ids are derived from the tenant's, not drawn from the
+    scenario's generator: every id and alarm drawn after it stays what it was before sites."""
+    name = f"Site {letter}"
+    asset = Device(
+        "ASSET",
+        str(uuid.uuid5(uuid.UUID(tenant), name)),
+        tenant,
+        owner_id,
+        name,
+        "site",
+        name,
+        str(uuid.uuid5(uuid.UUID(tenant), "asset profile site")),
+        now - 60 * DAY,
+    )
+    state.add_entity(asset)
+    return asset
 
 
 def _lognormal_ms(rng, median_ms, sigma):

@@ -28,6 +28,7 @@ from .model import (
     compact,
 )
 from .query import AlarmQuery, StatusFilter, sort_alarms
+from .relations import CONTAINS, TO, Relations
 from .telemetry import Telemetry
 
 ENTITY_TYPE_ENUM = "org.thingsboard.server.common.data.EntityType"
@@ -67,7 +68,7 @@ class SimState:
         self.users = {}
         self.users_by_email = {}
         self.devices = {}  # devices and assets by id
-        self.parents = {}  # entity id -> ids of assets that "Contains" it (for propagation)
+        self.relations = Relations()
         self.alarms = {}
         self.alarms_by_tenant = {}  # tenant id -> list of alarms in creation order
         self.sorted = SortedAlarms()  # the orderings the sync reads, per tenant and scope
@@ -92,10 +93,16 @@ class SimState:
         if user.authority != SYS_ADMIN:
             self.tenants.add(user.tenant_id)
 
-    def add_entity(self, entity, parent_id=None):
+    def add_entity(self, entity, parent=None):
+        """Store a device or asset, and the "Contains" relation from the asset `parent`."""
         self.devices[entity.id] = entity
-        if parent_id:
-            self.parents.setdefault(entity.id, []).append(parent_id)
+        if parent is not None:
+            self.add_relation(("ASSET", parent.id), (entity.entity_type, entity.id), CONTAINS)
+
+    def add_relation(self, from_, to, relation_type, type_group="COMMON"):
+        """Relate two entities, each an (entity type, id) pair."""
+        with self.lock:
+            return self.relations.save(from_, to, relation_type, type_group)
 
     def insert_alarm(self, alarm):
         """Store a new alarm as ThingsBoard's create_or_update_active_alarm inserts it."""
@@ -258,29 +265,59 @@ class SimState:
         return customer.title if customer else ""
 
     def device_active(self, device):
-        """The `active` server attribute: false while the device is silent (Device Offline)."""
+        """The `active` server attribute, which DeviceInfo.active reads (device_info_view):
+        false while the device is silent (Device Offline)."""
         return self.telemetry.is_online(device.id, now_ms())
+
+    def device_activity(self, device, now):
+        """{key: (lastUpdateTs, value)}: the server attributes DefaultDeviceStateService
+        keeps (state.persistToTelemetry is false by default), each stamped when it was saved.
+
+        The simulator's device holds one session from its creation: a silence ("Device
+        Offline") drops it, and the device reconnects when the silence ends. So `active` is
+        false while silent; lastActivityTime is the last telemetry point; lastDisconnectTime
+        and inactivityAlarmTime are when the last silence began (the Device Offline alarm's
+        start), written only once a device fell silent; lastConnectTime is when its session
+        last began. ThingsBoard writes the two session times on transport connect and
+        disconnect events: tying them to the silences is the simulator's own model."""
+        silence = self.telemetry.last_silence(device.id, now)
+        rows = {}
+        if silence is None:
+            rows["active"] = (device.created_time, True)
+            connected = device.created_time
+        else:
+            began, ended = silence
+            rows["active"] = (began, False) if ended is None else (ended, True)
+            if ended is None:
+                before = self.telemetry.last_silence(device.id, began - 1)
+                connected = before[1] if before else device.created_time
+            else:
+                connected = ended
+        last_activity = self.telemetry.last_sample_ts(device.id, now)
+        if last_activity is not None:
+            rows["lastActivityTime"] = (last_activity, last_activity)
+        rows["lastConnectTime"] = (connected, connected)
+        if silence is not None:
+            rows["lastDisconnectTime"] = (silence[0], silence[0])
+            rows["inactivityAlarmTime"] = (silence[0], silence[0])
+        return rows
 
     def device_attributes(self, device, scope):
         """A device's attributes, `[{lastUpdateTs, key, value}]`, one scope or all."""
-        now = now_ms()
+        fixed = device.created_time
         by_scope = {
-            "CLIENT_SCOPE": {"firmwareVersion": "2.4.1", "serialNumber": device.name.upper()},
-            "SERVER_SCOPE": {
-                "active": self.device_active(device),
-                "lastActivityTime": self.telemetry.last_sample_ts(device.id, now),
+            "CLIENT_SCOPE": {
+                "firmwareVersion": (fixed, "2.4.1"),
+                "serialNumber": (fixed, device.name.upper()),
             },
-            "SHARED_SCOPE": {"samplingPeriodSec": 60},
+            "SERVER_SCOPE": self.device_activity(device, now_ms()),
+            "SHARED_SCOPE": {"samplingPeriodSec": (fixed, 60)},
         }
         return [
-            {
-                "lastUpdateTs": device.created_time if key != "active" else now,
-                "key": key,
-                "value": value,
-            }
+            {"lastUpdateTs": ts, "key": key, "value": value}
             for name, values in by_scope.items()
             if scope in (None, name)
-            for key, value in values.items()
+            for key, (ts, value) in values.items()
         ]
 
     def entity_info(self, entity):
@@ -461,11 +498,19 @@ class SimState:
         return [a for a in alarms if entity in self.propagated_to(a) and query.matches(a)]
 
     def propagated_to(self, alarm):
-        """The entity_alarm rows: originator, its parents, owner and tenant (BAS)."""
-        targets = {(alarm.originator_type, alarm.originator_id)}
+        """The entity_alarm rows: originator, the entities related to it, owner and tenant.
+
+        BaseAlarmService.createEntityAlarmRecords: every COMMON relation towards the
+        originator, however many levels up (a device's building and its site), narrowed to
+        propagateRelationTypes when it names any."""
+        originator = (alarm.originator_type, alarm.originator_id)
+        targets = {originator}
         if alarm.propagate:
+            kinds = alarm.propagate_relation_types
             targets.update(
-                ("ASSET", parent) for parent in self.parents.get(alarm.originator_id, ())
+                relation.from_
+                for relation in self.relations.query(originator, TO, "COMMON", 0, False)
+                if not kinds or relation.type in kinds
             )
         if alarm.propagate_to_owner:
             if alarm.customer_id:

@@ -197,6 +197,21 @@ class Telemetry:
         silence = self._index(device_id, None)
         return next(_sample_times(silence, -math.inf, now_ms + 1, descending=True), None)
 
+    def last_silence(self, device_id: str, now_ms: int) -> tuple[int, int | None] | None:
+        """The device's latest silence begun at or before `now_ms`, as (start, end), with
+        end None while it lasts at `now_ms`; None if the device was never silent."""
+        index = self._index(device_id, None)
+        i = bisect_right(index.bounds, now_ms) - 1
+        while i >= 0 and not index.spans[i]:
+            i -= 1
+        if i < 0:
+            return None
+        end = index.bounds[i + 1] if i + 1 < len(index.bounds) else None
+        begins = i
+        while begins > 0 and index.spans[begins - 1]:  # overlapping silences are one
+            begins -= 1
+        return index.bounds[begins], end if end is not None and end <= now_ms else None
+
     def is_online(self, device_id: str, now_ms: int) -> bool:
         """False while a "Device Offline" episode lasts."""
         silent, _, _ = self._index(device_id, None).span(now_ms)
