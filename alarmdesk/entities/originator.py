@@ -19,6 +19,8 @@ from alarmdesk.alarms import access
 from alarmdesk.alarms.models import FALSE
 from alarmdesk.thingsboard.errors import NotFound, PermissionDenied, ThingsBoardError
 
+from .hierarchy import paths_up
+
 # The attribute scopes ThingsBoard has for each kind of entity (AttributeScope: client and
 # shared attributes are a device's only).
 SCOPES = {
@@ -62,6 +64,7 @@ class Originator:
     unreachable: str = ""  # why ThingsBoard's part is missing
     active_alarms: list = field(default_factory=list)
     recent_alarms: list = field(default_factory=list)
+    parents: list = field(default_factory=list)  # chains of containers, nearest first
     name: str = ""
 
     @property
@@ -77,6 +80,7 @@ def look(request, user, entity_type, entity_id, *, attributes=True):
         "latest": lambda tb: tb.latest(entity_type, entity_id),
         # The device state service's lastActivityTime is a server attribute.
         "SERVER_SCOPE": lambda tb: tb.attributes(entity_type, entity_id, "SERVER_SCOPE"),
+        "parents": lambda tb: tb.related(entity_type, entity_id, "TO"),
     }
     if attributes:
         for scope in SCOPES[entity_type]:
@@ -102,6 +106,8 @@ def look(request, user, entity_type, entity_id, *, attributes=True):
             for key, points in sorted(got["latest"].items())
             if points and points[-1].value is not None
         ]
+    if not isinstance(got["parents"], ThingsBoardError):
+        found.parents = paths_up(got["parents"], entity_id)
     server = got["SERVER_SCOPE"]
     if not isinstance(server, ThingsBoardError):
         activity = {a.key: a.value for a in server}.get("lastActivityTime")

@@ -31,6 +31,7 @@ from .types import (
     Entity,
     EntityInfo,
     Page,
+    Relation,
     TimeSeries,
     TokenPair,
     User,
@@ -290,6 +291,29 @@ class ThingsBoardClient:
         title, its profile, and for a device whether it is active."""
         kind = {"DEVICE": "device", "ASSET": "asset"}[entity_type]
         return EntityInfo.from_json(self._request("GET", f"/api/{kind}/info/{_path(entity_id)}"))
+
+    def related(
+        self, entity_type, entity_id, direction, *, relation_type="Contains", entity_types=()
+    ) -> tuple[Relation, ...]:
+        """Every relation of that type reached from the entity, however deep (POST
+        /api/relations/info, an EntityRelationsQuery with maxLevel 0: no limit), walking
+        FROM it (what it contains) or TO it (what contains it); `entity_types` narrows the
+        far ends (none: any)."""
+        query = {
+            "parameters": {
+                "rootId": str(entity_id),
+                "rootType": entity_type,
+                "direction": direction,
+                "relationTypeGroup": "COMMON",
+                "maxLevel": 0,
+                "fetchLastLevelOnly": False,
+            },
+            "filters": [{"relationType": relation_type, "entityTypes": list(entity_types)}],
+        }
+        answer = self._request("POST", "/api/relations/info", json=query)
+        if not isinstance(answer, list):
+            raise ProtocolError(f"relations in an unexpected shape: {answer!r}")
+        return tuple(Relation.from_json(r) for r in answer)
 
     def attributes(self, entity_type, entity_id, scope) -> tuple[Attribute, ...]:
         """The entity's attributes of one scope (CLIENT_SCOPE, SHARED_SCOPE, SERVER_SCOPE),

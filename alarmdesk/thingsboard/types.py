@@ -320,6 +320,34 @@ class EntityInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Relation:
+    """An EntityRelationInfo (POST /api/relations/info): `from_` relates to `to` by `type`
+    ("Contains"); the far end's name is the one ThingsBoard fills (toName walking from the
+    root, fromName walking to it)."""
+
+    from_type: str
+    from_id: str
+    to_type: str
+    to_id: str
+    type: str
+    from_name: str | None
+    to_name: str | None
+
+    @classmethod
+    def from_json(cls, data):
+        with _parsing("relation"):
+            return cls(
+                from_type=_text(data["from"]["entityType"]),
+                from_id=_id(data["from"]),
+                to_type=_text(data["to"]["entityType"]),
+                to_id=_id(data["to"]),
+                type=_text(data["type"]),
+                from_name=_optional_text(data.get("fromName")),
+                to_name=_optional_text(data.get("toName")),
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class Attribute:
     """One attribute of one scope (GET .../values/attributes/{scope}: section 6.4); its
     value as ThingsBoard typed it (number, boolean, string, or JSON as a dict or list)."""

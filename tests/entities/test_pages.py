@@ -110,6 +110,7 @@ def test_the_page_asks_thingsboard_each_part_once(as_user, store, persona):
         "GET /api/plugins/telemetry/<entity_type>/<entity_id>/values/timeseries": 1,
         # client, shared and server
         "GET /api/plugins/telemetry/<entity_type>/<entity_id>/values/attributes/<scope>": 3,
+        "POST /api/relations/info": 1,  # what contains it, every level in one query
     }
 
 
@@ -142,3 +143,26 @@ def test_the_list_s_originator_cell_links_to_its_page(as_user, store):
     alarm = Alarm.objects.filter(originator_type="DEVICE").order_by("-start_ts").first()
     row = html.split(f'data-alarm-id="{alarm.id}"', 1)[1].split("</tr>", 1)[0]
     assert f'<td data-label="Originator"><a href="/devices/{alarm.originator_id}/">' in row
+
+
+def test_a_device_names_the_assets_it_sits_in_however_deep(as_user, store):
+    alarm = device_of("Customer A")
+    with TbSession(store.url, TENANT) as tb:
+        up = tb.post(
+            "/api/relations/info",
+            json={
+                "parameters": {
+                    "rootId": str(alarm.originator_id),
+                    "rootType": "DEVICE",
+                    "direction": "TO",
+                    "relationTypeGroup": "COMMON",
+                    "maxLevel": 0,
+                },
+                "filters": [{"relationType": "Contains", "entityTypes": []}],
+            },
+        ).json()
+    names = {r["fromName"]: r["from"]["id"] for r in up}
+    assert len(names) >= 2  # a building and its site, at least
+    html = as_user(CUSTOMER_A).get(f"/devices/{alarm.originator_id}/").content.decode()
+    for name, asset_id in names.items():
+        assert f'<a href="/assets/{asset_id}/">{name}</a>' in html
