@@ -136,6 +136,9 @@ def save_alarm(call):
     body = call.json_body()
     if not isinstance(body, dict):
         raise bad_request("Invalid request body: an Alarm object is expected")
+    if body.get("severity") is not None:
+        # Jackson reads the body before any check: an unknown severity is unreadable.
+        _enum(body["severity"], SEVERITIES, "AlarmSeverity")
     return json_response(call.state.save_alarm(call.user, body))
 
 

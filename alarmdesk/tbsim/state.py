@@ -15,7 +15,7 @@ from operator import attrgetter
 
 from .attributes import Attributes
 from .auth import Tokens, auth_failed
-from .errors import bad_request, denied, not_found
+from .errors import ITEM_NOT_FOUND, TbError, bad_request, denied, not_found
 from .index import ORDERINGS, SortedAlarms, Window, created_between
 from .model import (
     CUSTOMER_USER,
@@ -564,14 +564,14 @@ class SimState:
         if alarm.originator_type == "DEVICE":
             self.telemetry.close_episode(alarm.originator_id, alarm.type, ts)
 
-    def assign(self, user, alarm_id, assignee_id):
+    def assign(self, user, alarm_id, assignee_id, ts=None):
         with self.lock:
             alarm = self.check_alarm(user, alarm_id)
             assignee = self.check_user(user, assignee_id)
             if alarm.assignee_id == assignee.id:
                 raise bad_request("Alarm was already assigned to this user!")
             alarm.assignee_id = assignee.id
-            alarm.assign_ts = now_ms()
+            alarm.assign_ts = ts or now_ms()
             self._system_comment(
                 alarm,
                 user,
@@ -582,13 +582,13 @@ class SimState:
             )
             return self._changed_alarm(alarm)
 
-    def unassign(self, user, alarm_id):
+    def unassign(self, user, alarm_id, ts=None):
         with self.lock:
             alarm = self.check_alarm(user, alarm_id)
             if alarm.assignee_id is None:
                 raise bad_request("Alarm was already unassigned!")
             alarm.assignee_id = None
-            alarm.assign_ts = now_ms()
+            alarm.assign_ts = ts or now_ms()
             self._system_comment(
                 alarm,
                 user,
@@ -624,58 +624,74 @@ class SimState:
     # --- create / update (section 4.6) ----------------------------------------------
 
     def save_alarm(self, user, body):
-        """POST /api/alarm: create, dedup onto the active alarm, or update by id."""
+        """POST /api/alarm: create, dedup onto the active alarm, or update by id.
+
+        AlarmController.saveAlarm checks every permission before DefaultTbAlarmService.save
+        validates the body or stores anything: WRITE on the stored alarm (CREATE on the body
+        for a new one), READ on the originator, READ on the assignee."""
         with self.lock:
-            fields = self._alarm_fields(user, body)
-            if body.get("id"):
-                alarm = self.check_alarm(user, (body["id"] or {}).get("id"))
-                self._update(alarm, fields, by=user)
+            originator = body.get("originator")
+            if not isinstance(originator, dict) or not originator.get("id"):
+                # checkNotNull(alarm.getOriginator()).
+                raise TbError(ITEM_NOT_FOUND, "Requested item wasn't found!")
+            alarm_id = (body.get("id") or {}).get("id")
+            stored = self.check_alarm(user, alarm_id) if alarm_id else None
+            requested = (body.get("customerId") or {}).get("id")
+            # The CREATE check compares the body's customerId with the user's (PERM): a
+            # customer user naming no or another customer gets 403, whatever the originator.
+            if stored is None and user.authority == CUSTOMER_USER and requested != user.customer_id:
+                raise denied()
+            entity_type = originator.get("entityType")
+            # checkEntityId: only the device lookup is tenant-scoped (section 3.3).
+            self.check_entity(
+                user, entity_type, originator["id"], tenant_scoped_lookup=entity_type == "DEVICE"
+            )
+            assignee = (body.get("assigneeId") or {}).get("id")
+            if assignee:
+                self.check_user(user, assignee)
+            fields = self._alarm_fields(body, creating=stored is None)
+            if stored is None:
+                alarm = self._create_or_update_active(user, fields, requested)
             else:
-                alarm = self._create_or_update_active(user, fields)
+                alarm = stored
+                self._update(alarm, fields, by=user)
             self._apply_state_changes(user, alarm, body)
             self._touch(alarm)
             self.changed()
             return alarm.to_json()
 
-    def _alarm_fields(self, user, body):
-        originator = body.get("originator")
-        if not isinstance(originator, dict) or not originator.get("id"):
-            raise bad_request("Alarm originator should be specified!")
-        entity_type = originator.get("entityType")
-        # checkEntityId: only the device lookup is tenant-scoped (section 3.3).
-        self.check_entity(
-            user, entity_type, originator["id"], tenant_scoped_lookup=entity_type == "DEVICE"
-        )
-        alarm_type = body.get("type")
-        if not alarm_type:
-            raise bad_request("Alarm type should be specified!")
-        severity = body.get("severity")
-        if severity not in SEVERITIES:
-            raise bad_request("Alarm severity should be specified!")
-        start_ts = body.get("startTs") or now_ms()
+    @staticmethod
+    def _alarm_fields(body, *, creating):
+        """BaseAlarmService.validateAlarmRequest: the request's constraints, sorted as
+        ConstraintValidator joins them (an update carries no type), then the times."""
+        errors = ["severity must not be null"] if body.get("severity") is None else []
+        if creating and body.get("type") is None:
+            errors.append("type must not be null")
+        elif creating and len(body["type"]) > 255:
+            errors.append("type length must be equal or less than 255")
+        if errors:
+            raise bad_request("Validation error: " + ", ".join(sorted(errors)))
+        start_ts, end_ts = body.get("startTs") or 0, body.get("endTs") or 0
+        if end_ts > 0 and start_ts > end_ts:
+            raise bad_request("Alarm start ts can't be greater then alarm end ts!")
+        start_ts = start_ts or now_ms()
+        originator = body["originator"]
         return {
-            "type": alarm_type,
-            "originator_type": entity_type,
+            "type": body.get("type"),
+            "originator_type": originator.get("entityType"),
             "originator_id": str(uuid.UUID(originator["id"])),
-            "severity": severity,
+            "severity": body["severity"],
             "start_ts": start_ts,
-            "end_ts": body.get("endTs") or start_ts,
+            "end_ts": end_ts or start_ts,
             "details": body.get("details"),
             "propagate": bool(body.get("propagate")),
             "propagate_to_owner": bool(body.get("propagateToOwner")),
             "propagate_to_tenant": bool(body.get("propagateToTenant")),
             "propagate_relation_types": list(body.get("propagateRelationTypes") or []),
-            "customer_id": ((body.get("customerId") or {}).get("id")),
         }
 
-    def _create_or_update_active(self, user, fields):
+    def _create_or_update_active(self, user, fields, requested):
         owner = self.owner_of(fields["originator_type"], fields["originator_id"])
-        requested = fields.pop("customer_id")
-        # The controller's CREATE check compares the body's customerId with the user's
-        # (PERM) before the service compares it with the originator's owner: a customer
-        # user naming another customer gets 403, not 400 (section 4.6).
-        if user.authority == CUSTOMER_USER and requested != user.customer_id:
-            raise denied()
         if requested and requested != NULL_UUID and requested != owner:
             raise bad_request(
                 "Can't assign alarm to customer. Originator is not assigned to customer!"
@@ -750,17 +766,23 @@ class SimState:
         self._touch(alarm)
 
     def _apply_state_changes(self, user, alarm, body):
-        """TAS.save also acks, clears and (un)assigns from the body's flags."""
+        """TAS.save also acks, clears and (un)assigns from the body's flags, at the body's
+        ackTs, clearTs and assignTs when they are above 0 (getOrDefault)."""
+
+        def ts(name):
+            value = body.get(name) or 0
+            return value if value > 0 else None
+
         if body.get("acknowledged") and not alarm.acknowledged:
-            self.acknowledge(user, alarm.id, ts=body.get("ackTs") or None)
+            self.acknowledge(user, alarm.id, ts=ts("ackTs"))
         if body.get("cleared") and not alarm.cleared:
-            self.clear(user, alarm.id, ts=body.get("clearTs") or None)
+            self.clear(user, alarm.id, ts=ts("clearTs"))
         assignee = (body.get("assigneeId") or {}).get("id")
         if assignee and assignee != alarm.assignee_id:
-            self.assign(user, alarm.id, assignee)
+            self.assign(user, alarm.id, assignee, ts=ts("assignTs"))
         elif not assignee and alarm.assignee_id:
             # Omitting assigneeId unassigns (section 4.6): always echo it back.
-            self.unassign(user, alarm.id)
+            self.unassign(user, alarm.id, ts=ts("assignTs"))
 
     # --- the rule engine: what device telemetry does to alarms ---------------------------
 
