@@ -15,13 +15,13 @@ django.test.Client.get(): middleware, the view with every ThingsBoard call it ma
 template; no socket), p50 and p95, with the panel and without it, and their difference in
 milliseconds and in ThingsBoard round trips. The panel is the view's
 `_originator(request, user, alarm, source)`, which calls entities/originator.look(...,
-attributes=False): three ThingsBoard calls made at once in threads (accounts/tokens.py
-tb_calls: the device's info, its latest telemetry, its server attributes) and two store
-queries (its other alarms). "Without" is the same page with
-alarmdesk.alarms.views._originator replaced, in this process, by a function returning None:
-the page renders as it did before the panel existed (the rest of the page calls ThingsBoard
-serially: the alarm, its comments, who may be assigned, the chart's latest values and
-history).
+attributes=False): its ThingsBoard calls made at once, each in a thread (accounts/tokens.py
+tb_calls: the device's info, its latest telemetry, its server attributes, and the relations
+to the assets it sits in), then two store queries (its other alarms). "Without" is the
+same page with alarmdesk.alarms.views._originator replaced, in this process, by a function
+returning None: the page renders as it did before the panel existed (the rest of the page
+calls ThingsBoard serially: the alarm, its comments, who may be assigned, the chart's
+latest values and history).
 
 How it measures:
 - Private parts on free ports, all stopped at the end (also on failure): a redis-server
@@ -43,15 +43,21 @@ How it measures:
 - ThingsBoard requests per page: before each timed page POST /sim/stats/reset, after it GET
   /sim/stats (untimed; the /sim/ controls are not counted, nor delayed): every /api/
   request the page made. The table shows the median per variant (and the range when they
-  differ): the panel's three calls are the difference. The page has a budget
-  (views.SLOW_SECONDS): past it, calls are skipped; the latency stays far under it, and the
-  counts show that both variants made all their calls.
+  differ), and under the table per route: the panel's calls are the difference. The page
+  has a budget (views.SLOW_SECONDS): past it, calls are skipped; the latency stays far
+  under it (the bench refuses one that eight serial calls would pass), and the counts show
+  that both variants made all their calls.
 - A round trip: with the case's latency on, `--round-trips` GET /api/device/info/<id> of
   the alarm's device, one after the other, through alarmdesk.thingsboard.client (a client of
   its own, signed in as the tenant), nothing else running; their p50 is the round trip (the
   latency plus the simulator's own time, and a new connection: the simulator closes each
   one after its answer, as it does for the page's calls). Difference in round trips =
   (p50 with - p50 without) / round trip, the same for p95.
+- Where the panel's time goes (printed under the table, pages with the panel only):
+  originator.tb_calls and originator._alarms are wrapped in this process: the time of the
+  calls at once (threads started, answers joined), each call's own time inside it, and the
+  store's queries; what is left of the difference is the panel's template and look()'s own
+  Python.
 - Each page with the panel must show it (section#originator with the device's facts), and
   each without must not; a page that does not is an error, not a sample.
 
@@ -59,11 +65,13 @@ The machine is shared and noisy: compare figures within one run, never across ru
 """
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import requests
@@ -182,19 +190,54 @@ def round_trip(tb, device_id, count):
 
 
 class Variants:
-    """The view's _originator, or a stand-in returning None, swapped in per request."""
+    """The view's _originator, or a stand-in returning None, swapped in per request; and,
+    with the panel, where look()'s time goes: originator.tb_calls (its calls at once, each
+    call's own time too) and originator._alarms (the store's queries) are wrapped."""
 
     def __init__(self):
         from alarmdesk.alarms import views
+        from alarmdesk.entities import originator
 
-        self.views = views
+        self.views, self.originator = views, originator
         self.real = views._originator
+        self.real_calls, self.real_alarms = originator.tb_calls, originator._alarms
+        self.parts = {}
+        originator.tb_calls, originator._alarms = self.timed_calls, self.timed_alarms
+
+    def timed_calls(self, request, calls):
+        each = {}
+
+        def timed(name, fn):
+            def call(tb):
+                started = time.perf_counter()
+                try:
+                    return fn(tb)
+                finally:
+                    each[name] = (time.perf_counter() - started) * 1000
+
+            return call
+
+        started = time.perf_counter()
+        try:
+            return self.real_calls(request, {name: timed(name, fn) for name, fn in calls.items()})
+        finally:
+            self.parts["at once"] = (time.perf_counter() - started) * 1000
+            self.parts["calls"] = each
+
+    def timed_alarms(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return self.real_alarms(*args, **kwargs)
+        finally:
+            self.parts["store"] = (time.perf_counter() - started) * 1000
 
     def use(self, with_panel):
+        self.parts = {}
         self.views._originator = self.real if with_panel else (lambda *args, **kwargs: None)
 
     def restore(self):
         self.views._originator = self.real
+        self.originator.tb_calls, self.originator._alarms = self.real_calls, self.real_alarms
 
 
 def page(client, path, variants, with_panel, sim=None):
@@ -213,7 +256,7 @@ def page(client, path, variants, with_panel, sim=None):
     shown = PANEL in text and FACTS in text.split(PANEL, 1)[-1]
     if shown != with_panel:
         raise RuntimeError(f"{path}: the panel is {'missing' if with_panel else 'shown'}")
-    return ms, routes
+    return ms, routes, variants.parts
 
 
 def measure_case(args, client, path, variants, sim):
@@ -221,12 +264,14 @@ def measure_case(args, client, path, variants, sim):
     for round_ in range(args.warmup):
         for with_panel in (round_ % 2 == 0, round_ % 2 == 1):
             page(client, path, variants, with_panel)
-    got = {flag: {"ms": [], "calls": [], "routes": {}} for flag in (True, False)}
+    got = {flag: {"ms": [], "calls": [], "routes": {}, "parts": []} for flag in (True, False)}
     for round_ in range(args.requests):
         for with_panel in (round_ % 2 == 0, round_ % 2 == 1):
-            ms, routes = page(client, path, variants, with_panel, sim)
+            ms, routes, parts = page(client, path, variants, with_panel, sim)
             entry = got[with_panel]
             entry["ms"].append(ms)
+            if with_panel:
+                entry["parts"].append(parts)
             entry["calls"].append(sum(routes.values()))
             for route, count in routes.items():
                 entry["routes"][route] = entry["routes"].get(route, 0) + count
@@ -304,10 +349,8 @@ def measure(args, url, sim):
                         seen[route] = seen.get(route, 0) + count
     finally:
         variants.restore()
-        try:
+        with contextlib.suppress(requests.RequestException):  # the simulator may be gone
             sim.latency(0)
-        except requests.RequestException:
-            pass  # the simulator is gone: nothing to clear
     return results
 
 
@@ -349,17 +392,42 @@ def report(args, results, build):
     )
     print()
     print("ThingsBoard requests per page, by route (all cases of the persona, per page):")
-    pages = 2 * args.requests * len(results["trips"])
+    pages = args.requests * len(results["trips"])
     for (who, with_panel), routes in sorted(results["routes"].items()):
         words = "with the panel" if with_panel else "without"
         parts = ", ".join(f"{r} {c / pages:g}" for r, c in sorted(routes.items()) if c)
         print(f"  {who}, {words}: {parts}")
+    print()
+    print(
+        "Where the panel's time goes, pages with the panel, p50 / p95 ms: look()'s calls "
+        "at once (tokens.tb_calls: threads started, every answer, joined); each call's own "
+        "time inside it; the slowest and the sum of them per page; look()'s store queries "
+        "(_alarms); the rest of the difference is the panel's template and look()'s own "
+        "Python"
+    )
+    for latency, who, got in results["cases"]:
+        parts = got[True]["parts"]
+
+        def pct(values):
+            return "{:.1f} / {:.1f}".format(*harness.percentiles(values))
+
+        names = sorted({name for part in parts for name in part["calls"]})
+        each = ", ".join(f"{name} {pct([p['calls'][name] for p in parts])}" for name in names)
+        slowest = pct([max(p["calls"].values()) for p in parts])
+        total = pct([sum(p["calls"].values()) for p in parts])
+        print(
+            f"  latency {latency} ms, {who}: at once {pct([p['at once'] for p in parts])} "
+            f"(each: {each}; slowest {slowest}, sum {total}); store "
+            f"{pct([p['store'] for p in parts])}"
+        )
     print()
     harness.print_footer(rows)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    # WhiteNoise's word on var/static, which only collectstatic makes (not needed here).
+    warnings.filterwarnings("ignore", message="No directory at")
     workdir = Path(tempfile.mkdtemp(prefix="originator-bench-"))
     started = []
     try:
