@@ -5,6 +5,7 @@ will do, to how many alarms; only its confirmation starts it, on exactly the ala
 """
 
 import logging
+from functools import partial
 
 from django.contrib import messages
 from django.db.models import Count
@@ -17,6 +18,7 @@ from kombu.exceptions import OperationalError
 
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.accounts.middleware import safe_next
+from alarmdesk.entities import hierarchy
 
 from . import access, tasks
 from .bulk import TOO_MANY, admitted
@@ -48,7 +50,7 @@ def bulk(request):
     if not form.is_valid():
         messages.error(request, form.error_text())
         return redirect(_back_to_list(request))
-    ids, error = _chosen(request.POST, user, form.cleaned_data)
+    ids, error = _chosen(request, request.POST, user, form.cleaned_data)
     if error:
         messages.error(request, error)
         return redirect(_back_to_list(request))
@@ -66,11 +68,12 @@ def bulk(request):
     return _proposal(request, job)
 
 
-def _chosen(data, user, cleaned):
+def _chosen(request, data, user, cleaned):
     """(the ids of the alarms chosen, most severe first; or an error in words)."""
     alarms = access.visible_alarms(user)
     if cleaned["all"]:
-        filters, _ = AlarmFilter.of_user(data, user, scope_version(user)[0])
+        contained = partial(hierarchy.contained, request, user)
+        filters, _ = AlarmFilter.of_user(data, user, scope_version(user)[0], contained)
         if not filters.is_valid():  # never act on a wider set than the list showed
             return [], f"Nothing was done: the filter was not understood. {filters.error_text()}"
         alarms = filters.apply(alarms, user)
@@ -105,7 +108,7 @@ def _confirm(request, user):
     job = get_object_or_404(BulkJob, id=_int(request.POST["job"]), user_id=user.id)
     now = timezone.now()
     request.session.save()  # the worker acts with this session's tokens, read from the database
-    note = _changed_since_shown(job, user)
+    note = _changed_since_shown(request, job, user)
     confirming = BulkJob.objects.filter(id=job.id, confirmed_at=None)
     if not confirming.update(
         confirmed_at=now, queued_at=now, session_key=request.session.session_key, note=note
@@ -124,13 +127,13 @@ def _confirm(request, user):
     return redirect("bulk_job", job_id=job.id)
 
 
-def _changed_since_shown(job, user):
+def _changed_since_shown(request, job, user):
     """For "all matching": how the filter's alarms changed between the count shown and the
     confirmation. The job acts on those shown, whatever changed."""
     if not job.filter_query:
         return ""
     data = QueryDict(job.filter_query)
-    now, _ = _chosen(data, user, {"all": True})
+    now, _ = _chosen(request, data, user, {"all": True})
     shown, now = set(job.alarm_ids), set(now)
     parts = []
     if now - shown:

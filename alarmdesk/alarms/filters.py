@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db.models import Q
 
 from alarmdesk.cache import quietly
+from alarmdesk.thingsboard.errors import ThingsBoardError
 
 from .access import scope_of, visible_alarms
 from .models import FALSE, SEVERITIES, TRUE
@@ -183,6 +184,9 @@ class AlarmFilter(forms.Form):
     since = forms.DateField(required=False, label="From")
     until = forms.DateField(required=False, label="To")
     originator = forms.CharField(max_length=36, required=False, label="Originator")
+    # The alarms of an asset and of everything it contains, however deep (ThingsBoard's
+    # "Contains" relations, asked through `contained`: entities/hierarchy.contained).
+    asset = forms.CharField(max_length=36, required=False, label="Asset")
     sort = forms.ChoiceField(choices=[(s, s) for s in SORTS], required=False, label="Sort")
     group = forms.ChoiceField(
         # Words that say what they do even where the label is hidden (a phone).
@@ -193,16 +197,22 @@ class AlarmFilter(forms.Form):
     open = _GroupKeys(required=False, label="Open groups")
     page = forms.IntegerField(min_value=1, max_value=100_000, required=False, label="Page")
 
-    def __init__(self, data, *, types=(), scope=None, **kwargs):
+    def __init__(self, data, *, types=(), scope=None, contained=None, **kwargs):
         super().__init__(data, **kwargs)
         self.fields["type"].choices = [(t, t) for t in types]
         self.fields["type"].scope = scope
+        self.contained = contained
+        self.asset_name, self.asset_ids = "", ()
 
     @classmethod
-    def of_user(cls, data, user, version):
-        """(the filter of `data` for `user`, the choices it offers) at the scope's `version`."""
+    def of_user(cls, data, user, version, contained=None):
+        """(the filter of `data` for `user`, the choices it offers) at the scope's `version`;
+        `contained(asset_id)` -> (its name, the ids an asset filter covers); it raises
+        LookupError for an asset not the user's, ThingsBoardError when ThingsBoard does not
+        answer."""
         choices = filter_choices(user, version)
-        return cls(data, types=choices["types"], scope=visible_alarms(user)), choices
+        scope = visible_alarms(user)
+        return cls(data, types=choices["types"], scope=scope, contained=contained), choices
 
     def clean_assignee(self):
         return _id_or_word(self.cleaned_data["assignee"], ("me", "none"), "assignee")
@@ -212,6 +222,23 @@ class AlarmFilter(forms.Form):
 
     def clean_originator(self):
         return _id_or_word(self.cleaned_data["originator"], (), "originator")
+
+    def clean_asset(self):
+        asset = _id_or_word(self.cleaned_data["asset"], (), "asset")
+        if not asset:
+            return asset
+        if self.contained is None:
+            raise forms.ValidationError("This page does not filter by asset.")
+        try:
+            self.asset_name, ids = self.contained(asset)
+            self.asset_ids = tuple(ids)
+        except LookupError:
+            raise forms.ValidationError("That asset is not one you can see.") from None
+        except ThingsBoardError:
+            raise forms.ValidationError(
+                "ThingsBoard cannot be reached to say what that asset contains. Try again."
+            ) from None
+        return asset
 
     def clean_since(self):
         return _within_bounds(self.cleaned_data["since"], self.data.get("since"))
@@ -263,6 +290,8 @@ class AlarmFilter(forms.Form):
             alarms = alarms.filter(customer_id=None if customer == "none" else customer)
         if data.get("originator"):
             alarms = alarms.filter(originator_id=data["originator"])
+        if data.get("asset"):
+            alarms = alarms.filter(originator_id__in=self.asset_ids)
         return self.within_window(alarms)
 
     def originator_name(self, alarms):

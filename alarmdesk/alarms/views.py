@@ -15,7 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from alarmdesk.accounts.decorators import tb_login_required
 from alarmdesk.accounts.middleware import safe_next
 from alarmdesk.accounts.tokens import tb_call
-from alarmdesk.entities import originator
+from alarmdesk.entities import hierarchy, originator
 from alarmdesk.oncall import timeline as reach
 from alarmdesk.thingsboard import errors
 
@@ -79,7 +79,8 @@ def _list_answer(request, user, live, drawn=None):
     live.shared_refresh) overrides the time it is drawn at and the CSRF token."""
     version, as_of, sync_failing = live
     alarms = access.visible_alarms(user)
-    form, choices = AlarmFilter.of_user(request.GET, user, version)
+    contained = partial(hierarchy.contained, request, user)
+    form, choices = AlarmFilter.of_user(request.GET, user, version, contained)
     titles = customer_titles(user) if user.is_tenant_admin else {}
     shared = {
         "list_path": f"{request.path}{query_with({'request': request})}",

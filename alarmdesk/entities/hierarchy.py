@@ -3,8 +3,8 @@ own token (one relation query each way: it walks every level itself)."""
 
 from django.core.cache import cache
 
-from alarmdesk.accounts.tokens import tb_call
-from alarmdesk.thingsboard.errors import NotFound, PermissionDenied
+from alarmdesk.accounts.tokens import tb_calls
+from alarmdesk.thingsboard.errors import NotFound, PermissionDenied, ThingsBoardError
 
 # What an asset contains, per user, for the list's asset filter: its live refresh asks
 # every few seconds, and a hierarchy changes far more rarely.
@@ -35,21 +35,30 @@ def paths_up(relations, entity_id):
     return paths
 
 
-class NotYours(Exception):
+class NotYours(LookupError):
     """ThingsBoard does not let the user read that asset (or does not know it)."""
 
 
 def contained(request, user, asset_id):
-    """The ids of the asset and of everything it contains, however deep, as ThingsBoard
-    shows them to the user (cached briefly per user). Raises NotYours, or ThingsBoardError
-    when ThingsBoard does not answer."""
+    """The asset's name and the ids of the asset and of everything it contains, however
+    deep, as ThingsBoard shows them to the user (both asked at once, kept briefly per user).
+    Raises NotYours, or ThingsBoardError when ThingsBoard does not answer."""
     key = f"alarmdesk:contained:{user.id}:{asset_id}"
-    ids = cache.get(key)
-    if ids is None:
-        try:
-            relations = tb_call(request, lambda tb: tb.related("ASSET", asset_id, "FROM"))
-        except (PermissionDenied, NotFound):
-            raise NotYours(str(asset_id)) from None
-        ids = sorted({str(asset_id), *(r.to_id for r in relations)})
-        cache.set(key, ids, CONTAINED_SECONDS)
-    return ids
+    found = cache.get(key)
+    if found is None:
+        got = tb_calls(
+            request,
+            {
+                "info": lambda tb: tb.entity_info("ASSET", asset_id),
+                "related": lambda tb: tb.related("ASSET", asset_id, "FROM"),
+            },
+        )
+        for answer in got.values():
+            if isinstance(answer, PermissionDenied | NotFound):
+                raise NotYours(str(asset_id))
+            if isinstance(answer, ThingsBoardError):
+                raise answer
+        ids = sorted({str(asset_id), *(r.to_id for r in got["related"])})
+        found = {"name": got["info"].entity.name, "ids": ids}
+        cache.set(key, found, CONTAINED_SECONDS)
+    return found["name"], found["ids"]

@@ -3,6 +3,7 @@
 import csv
 import io
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from urllib.parse import urlencode
 
 from django import forms
@@ -21,6 +22,7 @@ from alarmdesk.alarms.filters import STATUS_FIELDS, AlarmFilter, page_and_pages,
 from alarmdesk.alarms.live import scope_version
 from alarmdesk.alarms.models import FALSE, NO_CUSTOMER, TRUE, Customer, DailyCount, DailyPair
 from alarmdesk.alarms.templatetags.alarm_tags import ms_datetime
+from alarmdesk.entities import hierarchy
 
 from . import charts, stats
 from .response import response_times
@@ -171,7 +173,7 @@ class HistoryFilter(AlarmFilter):
         where it asks what they do not keep: a search, an assignee, an originator, alarms
         handled in the range. The scope is access.visible_scope's, as for the alarms."""
         data = self.cleaned_data
-        if any(data.get(name) for name in ("q", "assignee", "originator", "handled")):
+        if any(data.get(name) for name in ("q", "assignee", "originator", "asset", "handled")):
             return None
         scope = access.visible_scope(user)
         if scope is None:
@@ -293,7 +295,8 @@ def history(request):
     user = request.tb_user
     alarms = access.visible_alarms(user, include_deleted=True)  # history outlives ThingsBoard
     version = scope_version(user)[0]
-    form, _ = HistoryFilter.of_user(request.GET, user, version)
+    contained = partial(hierarchy.contained, request, user)
+    form, _ = HistoryFilter.of_user(request.GET, user, version, contained)
     if not form.is_valid():
         return _refused(request, form)
     since, until = form.range_ms()
