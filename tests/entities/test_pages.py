@@ -10,7 +10,7 @@ import requests
 
 from alarmdesk.alarms.models import Alarm, Customer
 from tests.alarms.conftest import sim
-from tests.conftest import CUSTOMER_A, TENANT, TbSession
+from tests.conftest import CUSTOMER_A, CUSTOMER_B, SYSADMIN, TENANT, TbSession
 
 UNKNOWN = "0b1e6f3c-5d5e-4a8e-9f1b-3c2d4e5f6a7b"
 
@@ -166,3 +166,27 @@ def test_a_device_names_the_assets_it_sits_in_however_deep(as_user, store):
     html = as_user(CUSTOMER_A).get(f"/devices/{alarm.originator_id}/").content.decode()
     for name, asset_id in names.items():
         assert f'<a href="/assets/{asset_id}/">{name}</a>' in html
+
+
+def test_customer_b_reads_its_own_and_not_customer_a_s(as_user, store):
+    client = as_user(CUSTOMER_B)
+    own, other = device_of("Customer B"), device_of("Customer A")
+    assert client.get(f"/devices/{own.originator_id}/").status_code == 200
+    assert client.get(f"/devices/{other.originator_id}/").status_code == 404
+    answer = client.post(
+        f"/devices/{other.originator_id}/",
+        {"action": "raise", "type": "Not Yours", "severity": "MAJOR"},
+    )
+    assert answer.status_code == 404
+    assert not Alarm.objects.filter(type="Not Yours").exists()
+
+
+def test_a_system_administrator_never_reaches_a_device_page(client, store):
+    """ThingsBoard's system administrator has no alarms, devices or assets to read; AlarmDesk
+    says so at sign-in, and keeps no session for them."""
+    alarm = device_of("Customer A")
+    answer = client.post("/login/", {"username": SYSADMIN[0], "password": SYSADMIN[1]})
+    assert answer.status_code != 302
+    page = client.get(f"/devices/{alarm.originator_id}/")
+    assert page.status_code == 302
+    assert page["Location"].startswith("/login/")
