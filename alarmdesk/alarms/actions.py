@@ -457,11 +457,16 @@ def _release_claim(alarm_id, user):
 # --- raising an alarm by hand (the originator's page) ------------------------------------
 
 
-def raise_alarm(request, user, entity_type, entity_id, alarm_type, severity, *, note="", me=False):
+def raise_alarm(
+    request, user, entity_type, entity_id, alarm_type, severity, *, note="", assignee=None
+):
     """Raise an alarm on the device or asset in ThingsBoard as the user; returns (Result, the
     alarm's id or None). ThingsBoard's dedup may update the active alarm of that type on
-    that originator instead (createOrUpdateActiveAlarm): the Result says which. Logged as
-    pending first, under the originator's id until the alarm's is known."""
+    that originator instead (createOrUpdateActiveAlarm): the Result says which. `assignee`:
+    a user's id, or "me". Logged as pending first, under the originator's id until the
+    alarm's is known."""
+    if assignee == "me":
+        assignee = user.id
     active = (
         Alarm.objects.filter(originator_id=entity_id, type=alarm_type, cleared=False)
         .values_list("id", flat=True)
@@ -482,7 +487,7 @@ def raise_alarm(request, user, entity_type, entity_id, alarm_type, severity, *, 
                 severity,
                 details=details,
                 customer_id=customer,
-                assignee_id=user.id if me else None,
+                assignee_id=assignee or None,
             ),
         )
     except errors.ThingsBoardError as error:

@@ -1,6 +1,7 @@
 import json
 import math
 import re
+import uuid
 
 from django import forms
 
@@ -24,7 +25,17 @@ class RaiseForm(forms.Form):
         error_messages={"invalid_choice": "%(value)s is not one of ThingsBoard's severities."},
     )
     note = forms.CharField(max_length=4000, required=False, strip=True)
-    assign = forms.ChoiceField(choices=[("", "Nobody"), ("me", "Me")], required=False)
+    # "me", a user's id (ThingsBoard checks the assignee), or nobody.
+    assign = forms.CharField(max_length=36, required=False)
+
+    def clean_assign(self):
+        assign = self.cleaned_data["assign"]
+        if assign in ("", "me"):
+            return assign
+        try:
+            return str(uuid.UUID(assign))
+        except ValueError:
+            raise forms.ValidationError("Choose whom to assign it to from the list.") from None
 
     def error_text(self):
         return " ".join(str(e) for errors in self.errors.values() for e in errors)

@@ -65,6 +65,7 @@ class Originator:
     active_alarms: list = field(default_factory=list)
     recent_alarms: list = field(default_factory=list)
     parents: list = field(default_factory=list)  # chains of containers, nearest first
+    assignees: list = field(default_factory=list)  # whom an alarm raised here may go to
     name: str = ""
 
     @property
@@ -74,7 +75,8 @@ class Originator:
 
 def look(request, user, entity_type, entity_id, *, attributes=True):
     """The originator as the user may see it now; raises Http404 when ThingsBoard says it is
-    not theirs (or not there)."""
+    not theirs (or not there). With `attributes` (its own page): its attributes by scope,
+    and the people an alarm raised on it may be assigned to."""
     calls = {
         "info": lambda tb: tb.entity_info(entity_type, entity_id),
         "latest": lambda tb: tb.latest(entity_type, entity_id),
@@ -85,6 +87,7 @@ def look(request, user, entity_type, entity_id, *, attributes=True):
     if attributes:
         for scope in SCOPES[entity_type]:
             calls[scope] = lambda tb, scope=scope: tb.attributes(entity_type, entity_id, scope)
+        calls["people"] = lambda tb: tb.users(page_size=100).data
     got = tb_calls(request, calls)
     found = Originator(entity_type, str(entity_id))
     info = got["info"]
@@ -112,6 +115,13 @@ def look(request, user, entity_type, entity_id, *, attributes=True):
     if not isinstance(server, ThingsBoardError):
         activity = {a.key: a.value for a in server}.get("lastActivityTime")
         found.last_activity_ts = activity if isinstance(activity, int) and activity > 0 else None
+    if attributes and not isinstance(got["people"], ThingsBoardError):
+        owner = info.entity.customer_id
+        # ThingsBoard's candidates for an alarm (users/assign): the tenant's administrators
+        # and the users of the alarm's customer (the originator's owner).
+        found.assignees = [
+            p for p in got["people"] if p.authority == "TENANT_ADMIN" or p.customer_id == owner
+        ]
     if attributes:
         for scope in SCOPES[entity_type]:
             answer = got[scope]

@@ -77,7 +77,7 @@ def _act(request, user, entity_type, entity_id):
         data["type"],
         data["severity"],
         note=data["note"],
-        me=data["assign"] == "me",
+        assignee=data["assign"] or None,
     )
     (messages.success if result.ok else messages.error)(request, result.message)
     if alarm_id is not None:

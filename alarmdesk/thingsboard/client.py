@@ -277,6 +277,12 @@ class ThingsBoardClient:
         }
         return Page.from_json(self._request("GET", path, params=params), Entity.from_json)
 
+    def users(self, *, page=0, page_size=100) -> Page[User]:
+        """GET /api/users: a tenant administrator's tenant's users, a customer user's own
+        customer's (UserController.getUsers)."""
+        params = {"page": page, "pageSize": page_size, "sortProperty": "email", "sortOrder": "ASC"}
+        return Page.from_json(self._request("GET", "/api/users", params=params), User.from_json)
+
     def customers(self, *, page=0, page_size=100) -> Page[Customer]:
         """The tenant's customers, by title (tenant administrators only)."""
         params = {"page": page, "pageSize": page_size, "sortProperty": "title", "sortOrder": "ASC"}

@@ -111,6 +111,7 @@ def test_the_page_asks_thingsboard_each_part_once(as_user, store, persona):
         # client, shared and server
         "GET /api/plugins/telemetry/<entity_type>/<entity_id>/values/attributes/<scope>": 3,
         "POST /api/relations/info": 1,  # what contains it, every level in one query
+        "GET /api/users": 1,  # whom an alarm raised here may be assigned to
     }
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from alarmdesk.alarms.models import Alarm, AuditEntry, Customer
 from tests.alarms.test_detail import timeline_lines
-from tests.conftest import CUSTOMER_A, TENANT, TbSession
+from tests.conftest import CUSTOMER_A, CUSTOMER_B, TENANT, TbSession
 
 
 def device_of(title):
@@ -95,3 +95,18 @@ def test_a_hostile_type_is_inert(as_user, store):
     page = raise_on(client, device, type="<script>alert(1)</script>").content.decode()
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_an_alarm_raised_by_hand_may_go_to_someone_thingsboard_offers(as_user, store):
+    client = as_user(TENANT)
+    device = device_of("Customer A")
+    page = client.get(f"/devices/{device.originator_id}/").content.decode()
+    with TbSession(store.url, CUSTOMER_A) as tb:
+        customer_user = tb.me
+    assert f'<option value="{customer_user["id"]["id"]}">' in page  # the device's customer's
+    with TbSession(store.url, CUSTOMER_B) as tb:
+        other = tb.me
+    assert other["id"]["id"] not in page  # not another customer's
+    raise_on(client, device, assign=customer_user["id"]["id"])
+    [raised] = in_thingsboard(store, device.originator_id, "Manual Check")
+    assert raised["assigneeId"]["id"] == customer_user["id"]["id"]
