@@ -266,27 +266,6 @@ def configure(workdir, redis_port, tb_url, database_url=None):
     call_command("migrate", verbosity=0)
 
 
-def fill_store():
-    """The real sync until its backfill is done; (seconds, runs)."""
-    from alarmdesk.alarms import sync
-    from alarmdesk.alarms.models import SyncState
-
-    sync.BACKFILL_BUDGET_SECONDS = 600
-    started = time.perf_counter()
-    runs = 0
-    while True:
-        runs += 1
-        if sync.run_cycle() is None:
-            raise RuntimeError("run_cycle() found the sync lock taken")
-        if SyncState.objects.get().backfill_done:
-            break
-        if runs >= 50:
-            raise RuntimeError("the backfill did not end in 50 runs")
-    seconds = time.perf_counter() - started
-    sync.run_cycle()  # settles the watermarks: the next cycles find nothing new
-    return seconds, runs
-
-
 class SyncCounter:
     """Counts the HTTP calls the sync account's client sends (its sign-ins included)."""
 
@@ -929,7 +908,7 @@ def measure(args, pinned, workdir, url, started):
 
     r = {}
     counter = SyncCounter()
-    r["fill_seconds"], r["fill_runs"] = fill_store()
+    r["fill_seconds"], r["fill_runs"] = harness.fill_store()
     r["stored"] = Alarm.objects.filter(deleted=False).count()
     r["stored_active"] = Alarm.objects.filter(deleted=False, cleared=False).count()
     if args.fill_only:

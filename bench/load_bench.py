@@ -614,7 +614,7 @@ def main(argv=None):
             with harness.store(args.database, workdir) as (database_url, database_words):
                 list_bench.configure(workdir, redis_port, sim_url, database_url)
                 print(f"filling the store ({args.alarms:,} alarms) by the real sync...", flush=True)
-                fill_seconds, _ = list_bench.fill_store()
+                fill_seconds, _ = harness.fill_store()
                 web, url, port = start_web(workdir)
                 pids = {
                     "alarmdesk": lambda: [*process_tree(web.pid), redis_proc.pid],

@@ -130,25 +130,6 @@ class Sim:
         return {route: entry["count"] for route, entry in routes.items() if " /api/" in route}
 
 
-def fill_store():
-    """The real sync until its backfill is done; (seconds, runs)."""
-    from alarmdesk.alarms import sync
-    from alarmdesk.alarms.models import SyncState
-
-    sync.BACKFILL_BUDGET_SECONDS = 600
-    started = time.perf_counter()
-    runs = 0
-    while True:
-        runs += 1
-        if sync.run_cycle() is None:
-            raise RuntimeError("run_cycle() found the sync lock taken")
-        if SyncState.objects.get().backfill_done:
-            break
-        if runs >= 50:
-            raise RuntimeError("the backfill did not end in 50 runs")
-    return time.perf_counter() - started, runs
-
-
 def tb_client(url):
     from alarmdesk.thingsboard.client import ThingsBoardClient
 
@@ -320,7 +301,7 @@ def case_rows(label, got, trip, judged=True):
 def measure(args, url, sim):
     from alarmdesk.alarms import views
 
-    fill_seconds, runs = fill_store()
+    fill_seconds, runs = harness.fill_store()
     tb = tb_client(url)
     alarm = choose_alarm(tb)
     path = f"/alarms/{alarm.id}/"

@@ -34,3 +34,19 @@ def page(page):
         lambda message: message.type == "error" and page.console_errors.append(message.text),
     )
     return page
+
+
+# The two screens every page is tried on: a 1366x768 desktop and a 360-pixel phone.
+SCREENS = {"desktop": (1366, 768, False), "phone": (360, 740, True)}
+
+
+@pytest.fixture(params=SCREENS)
+def screen(request, browser):
+    """A page on each screen, recording every console error (a CSP violation is one)."""
+    width, height, mobile = SCREENS[request.param]
+    context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=mobile)
+    page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    yield page
+    context.close()

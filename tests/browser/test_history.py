@@ -5,7 +5,6 @@ import re
 import uuid
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -15,18 +14,6 @@ from tests.conftest import TENANT
 
 # A ThingsBoard enum as it travels (ACTIVE_UNACK, CRITICAL, DEVICE), or any snake_case name.
 RAW = re.compile(r"\b[A-Z]{3,}(?:_[A-Z]+)*\b|_")
-SCREENS = {"desktop": (1366, 768, False), "phone": (360, 740, True)}
-
-
-@pytest.fixture(params=SCREENS)
-def screen(request, browser):
-    width, height, mobile = SCREENS[request.param]
-    context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=mobile)
-    page = context.new_page()
-    page.console_errors = []
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-    yield page
-    context.close()
 
 
 def sign_in(app, page, path):

@@ -4,7 +4,6 @@ an alarm raised by hand on the same device and seen in the list, then deleted af
 dialog's question. Checked in the simulator; no console error (a CSP violation is one), no
 sideways scroll."""
 
-import pytest
 from playwright.sync_api import expect
 
 from alarmdesk.alarms.models import Alarm, Customer
@@ -15,18 +14,6 @@ from tests.browser.test_triage import (
 from tests.conftest import TENANT, TbSession
 
 ACTED = 15_000  # ms: generous on a loaded machine
-SCREENS = {"desktop": (1366, 768, False), "phone": (360, 740, True)}
-
-
-@pytest.fixture(params=SCREENS)
-def screen(request, browser):
-    width, height, mobile = SCREENS[request.param]
-    context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=mobile)
-    page = context.new_page()
-    page.console_errors = []
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-    yield page
-    context.close()
 
 
 def no_sideways_scroll(page):
