@@ -216,3 +216,32 @@ def fill_store():
     seconds = time.perf_counter() - started
     sync.run_cycle()
     return seconds, runs
+
+
+class Sim:
+    """The simulator's /sim/ controls (neither counted as ThingsBoard requests nor delayed
+    by its faults)."""
+
+    def __init__(self, url):
+        self.url = url
+        self.http = requests.Session()
+
+    def call(self, method, path, body=None):
+        answer = self.http.request(method, f"{self.url}/sim{path}", json=body, timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+    def latency(self, ms):
+        """`ms` more on every /api/ request (0: none)."""
+        if ms:
+            self.call("POST", "/faults", {"latency_ms": ms})
+        else:
+            self.call("DELETE", "/faults")
+
+    def reset_stats(self):
+        self.call("POST", "/stats/reset")
+
+    def api_routes(self):
+        """{route: requests} of the ThingsBoard API since the last reset."""
+        routes = self.call("GET", "/stats")["routes"]
+        return {route: entry["count"] for route, entry in routes.items() if " /api/" in route}

@@ -213,29 +213,6 @@ def start_gunicorn(workdir, pinned):
         time.sleep(0.1)
 
 
-class Sim:
-    """The simulator's /sim/ controls (not counted as ThingsBoard requests)."""
-
-    def __init__(self, url):
-        self.url = url
-        self.http = requests.Session()
-
-    def call(self, method, path, body=None):
-        answer = self.http.request(method, f"{self.url}/sim{path}", json=body, timeout=30)
-        answer.raise_for_status()
-        return answer.json()
-
-    def reset_stats(self):
-        self.call("POST", "/stats/reset")
-
-    def api_routes(self):
-        routes = self.call("GET", "/stats")["routes"]
-        return {route: entry["count"] for route, entry in routes.items() if " /api/" in route}
-
-
-# --- Django --------------------------------------------------------------------------------
-
-
 def configure(workdir, redis_port, tb_url, database_url=None):
     """The environment the settings read, then Django and a migrated, empty store (a SQLite
     file in `workdir` unless `database_url`)."""
@@ -943,7 +920,7 @@ def measure(args, pinned, workdir, url, started):
 
     gunicorn, base = start_gunicorn(workdir, pinned)
     started.append(gunicorn)
-    sim = Sim(url)
+    sim = harness.Sim(url)
     if args.http_requests:
         session, page = http_sign_in(base, TENANT)
         http_cases = list_cases(args, live_url(page))

@@ -623,7 +623,7 @@ def main(argv=None):
                 pages = persona_pages(url)
                 wanted = max(steps(args.changing) + steps(args.quiet) + [1])
                 watchers = clone_sessions(pages, wanted, rng)
-                sim = list_bench.Sim(sim_url)
+                sim = harness.Sim(sim_url)
                 for case in ("changing", "quiet"):
                     for count in steps(getattr(args, case)):
                         changer = Changer(sim, args.interval, rng) if case == "changing" else None

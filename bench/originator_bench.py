@@ -104,32 +104,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-class Sim:
-    """The simulator's /sim/ controls (neither counted nor delayed by its faults)."""
-
-    def __init__(self, url):
-        self.url = url
-        self.http = requests.Session()
-
-    def call(self, method, path, body=None):
-        answer = self.http.request(method, f"{self.url}/sim{path}", json=body, timeout=30)
-        answer.raise_for_status()
-        return answer.json()
-
-    def latency(self, ms):
-        if ms:
-            self.call("POST", "/faults", {"latency_ms": ms})
-        else:
-            self.call("DELETE", "/faults")
-
-    def reset_stats(self):
-        self.call("POST", "/stats/reset")
-
-    def api_routes(self):
-        routes = self.call("GET", "/stats")["routes"]
-        return {route: entry["count"] for route, entry in routes.items() if " /api/" in route}
-
-
 def tb_client(url):
     from alarmdesk.thingsboard.client import ThingsBoardClient
 
@@ -437,7 +411,7 @@ def main(argv=None):
                     ALARMDESK_RECONCILE_SECONDS=str(10**9),
                 )
                 try:
-                    results = measure(args, url, Sim(url))
+                    results = measure(args, url, harness.Sim(url))
                 finally:
                     from django.db import connections
 
