@@ -25,13 +25,14 @@ MAX_POINTS = 300
 MAX_KEYS = 6
 
 
-def around_alarm(request, alarm):
+def around_alarm(request, alarm, latest=None):
     """The chart's data, as plain JSON-ready values (epoch milliseconds, floats or None):
 
     `window` [from, to), `alarm_start` and `alarm_clear` (None while active) to mark,
     `interval` of the averages, `timestamps` and, aligned with them, `series`
     [{"key", "values"}]; `hidden_keys` counts the numeric keys left out. None when
-    ThingsBoard did not answer.
+    ThingsBoard did not answer. `latest`: the originator's latest telemetry when the page
+    already has it (its originator panel asked), so it is not asked twice.
     """
     start = alarm.start_ts - BEFORE_MS
     end = alarm.clear_ts + 1 if alarm.clear_ts else int(time.time() * 1000)
@@ -39,7 +40,8 @@ def around_alarm(request, alarm):
     interval = _interval(end - start)
     entity = (alarm.originator_type, str(alarm.originator_id))
     try:
-        latest = tb_call(request, lambda tb: tb.latest(*entity))
+        if latest is None:
+            latest = tb_call(request, lambda tb: tb.latest(*entity))
         numeric = _numeric_keys(latest, alarm.type)
         keys = numeric[:MAX_KEYS]
         history = {}

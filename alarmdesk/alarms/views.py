@@ -155,13 +155,14 @@ def alarm_detail(request, alarm_id):
     if source == "live" and time.monotonic() - started > SLOW_SECONDS:
         source = "slow"
     context = _main(request, user, alarm, source, started)
-    # ThingsBoard slowed down meanwhile: not two more calls for the chart.
-    chart_source = source if time.monotonic() - started <= SLOW_SECONDS else "slow"
+    # ThingsBoard slowed down meanwhile: not the panel's calls, nor two more for the chart.
+    late_source = source if time.monotonic() - started <= SLOW_SECONDS else "slow"
+    panel = _originator(request, user, alarm, late_source)
     context |= {
         "details_json": json.dumps(alarm.details, indent=2, ensure_ascii=False, sort_keys=True),
         "customer_title": customer_titles(user).get(alarm.customer_id, ""),
-        **_telemetry(request, alarm, chart_source),
-        "originator": _originator(request, user, alarm, chart_source),
+        **_telemetry(request, alarm, late_source, panel.series if panel else None),
+        "originator": panel,
     }
     return render(request, "alarms/detail.html", context)
 
@@ -225,13 +226,14 @@ def _main(request, user, alarm, source, started, result=None, kept_text=""):
     }
 
 
-def _telemetry(request, alarm, source):
+def _telemetry(request, alarm, source, latest=None):
     """The chart section: absent for originators without telemetry; `chart` None when
-    ThingsBoard did not answer (not asked again when it was just found unreachable)."""
+    ThingsBoard did not answer (not asked again when it was just found unreachable).
+    `latest`: the originator's latest telemetry, when the panel read it already."""
     if alarm.originator_type not in telemetry.CHARTED_ORIGINATORS:
         return {"charted": False}
     asked = source in ("live", "deleted")
-    chart = telemetry.around_alarm(request, alarm) if asked else None
+    chart = telemetry.around_alarm(request, alarm, latest) if asked else None
     if chart is None:
         return {"charted": True, "chart": None, "chart_asked": asked, "chart_source": source}
     return {

@@ -66,6 +66,7 @@ class Originator:
     recent_alarms: list = field(default_factory=list)
     parents: list = field(default_factory=list)  # chains of containers, nearest first
     assignees: list = field(default_factory=list)  # whom an alarm raised here may go to
+    series: object = None  # the latest telemetry as ThingsBoard sent it (the chart reuses it)
     name: str = ""
 
     @property
@@ -104,6 +105,7 @@ def look(request, user, entity_type, entity_id, *, attributes=True):
     found.info, found.name = info, info.entity.name
     now = int(time.time() * 1000)
     if not isinstance(got["latest"], ThingsBoardError):
+        found.series = got["latest"]
         found.latest = [
             Latest(key, points[-1].value, points[-1].ts, max(0, now - points[-1].ts))
             for key, points in sorted(got["latest"].items())
