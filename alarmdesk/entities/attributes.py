@@ -91,6 +91,38 @@ def _refused(error):
     return Result(Outcome.FAILED, f"ThingsBoard refused: {error.message} Nothing was changed.")
 
 
+def kind_of(value):
+    """The form's type for a value as ThingsBoard keeps it (forms.KINDS)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict | list):
+        return "json"
+    return "string"
+
+
+def editing(originator, asked):
+    """What "Change" on an attribute's row fills the form with (`?edit=SCOPE:key`): its
+    scope, key, value and type, so that a change keeps the type; None when not asked, or
+    not a writable attribute of the page."""
+    scope, _, key = asked.partition(":")
+    if scope not in WRITABLE.get(originator.entity_type, ()):
+        return None
+    for shown_scope in originator.scopes:
+        if shown_scope.scope == scope:
+            for attribute in shown_scope.attributes:
+                if attribute.key == key:
+                    value = attribute.value
+                    return {
+                        "scope": scope,
+                        "key": key,
+                        "value": shown(value),
+                        "kind": kind_of(value),
+                    }
+    return None
+
+
 def recent(entity_id, limit=20):
     """The latest writes through AlarmDesk on this entity, newest first."""
     return list(AttributeChange.objects.filter(entity_id=entity_id).order_by("-at", "-id")[:limit])

@@ -42,6 +42,7 @@ def _detail(request, entity_type, entity_id):
         return render(request, "entities/unreachable.html", context, status=503)
     writable = attributes.WRITABLE[entity_type]
     context = {
+        "editing": attributes.editing(originator, request.GET.get("edit", "")),
         "originator": originator,
         "raise_form": RaiseForm(initial={"severity": "MAJOR"}),
         "known_types": filter_choices(user, scope_version(user)[0])["types"],

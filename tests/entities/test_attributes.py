@@ -128,3 +128,23 @@ def test_hostile_keys_and_values_are_inert(as_user, store):
     assert hostile not in page
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
     assert in_thingsboard(store, device)[hostile] == hostile
+
+
+def test_change_fills_the_form_with_the_key_its_value_and_its_type(as_user, store):
+    """So that changing a boolean or a number keeps it one (text would stay text)."""
+    client = as_user(TENANT)
+    device = device_of("Customer A")
+    write(client, device, "enabled", "true", "boolean", scope="SERVER_SCOPE")
+    page = client.get(
+        f"/devices/{device.originator_id}/", {"edit": "SERVER_SCOPE:enabled"}
+    ).content.decode()
+    form = page.split('id="edit-SERVER_SCOPE" open>', 1)[1].split("</form>", 1)[0]
+    assert 'list="keys-SERVER_SCOPE" value="enabled"' in form
+    assert '<option value="boolean" selected>' in form
+    assert ">true</textarea>" in form
+    assert 'href="?edit=SERVER_SCOPE:enabled#edit-SERVER_SCOPE"' in page
+    # Not a writable attribute of the page: the form stays empty and closed.
+    other = client.get(
+        f"/devices/{device.originator_id}/", {"edit": "CLIENT_SCOPE:firmwareVersion"}
+    )
+    assert "open>" not in other.content.decode().split('id="attributes"', 1)[1]

@@ -1,8 +1,9 @@
 from django import template
 
-from alarmdesk.entities.attributes import shown
+from alarmdesk.entities.attributes import kind_of, shown
 
 register = template.Library()
+KIND_WORDS = {"boolean": "boolean", "number": "number", "json": "JSON", "string": "text"}
 
 
 @register.filter
@@ -14,10 +15,4 @@ def attribute_value(value):
 @register.filter
 def attribute_kind(value):
     """The value's type, as ThingsBoard keeps it."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, dict | list):
-        return "JSON"
-    return "text"
+    return KIND_WORDS[kind_of(value)]
