@@ -19,12 +19,12 @@ BULK_CHOICES = [
 ]
 
 
-class _Errors:
+class ErrorsInWords:
     def error_text(self):
         return " ".join(str(e) for errors in self.errors.values() for e in errors)
 
 
-class ActionForm(_Errors, forms.Form):
+class ActionForm(ErrorsInWords, forms.Form):
     """POST /alarms/<uuid>/: action, plus `assignee` (a user id or "me") or `text`; a clear
     or a delete also `confirmed=1`, the person's yes to a question that said what it does."""
 
@@ -67,7 +67,7 @@ class UUIDList(forms.MultipleChoiceField):
         return True
 
 
-class BulkForm(_Errors, forms.Form):
+class BulkForm(ErrorsInWords, forms.Form):
     """POST /alarms/bulk/: action, and `ids` or the list's filter with `all=1`."""
 
     action = forms.ChoiceField(choices=BULK_CHOICES)

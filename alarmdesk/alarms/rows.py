@@ -15,12 +15,12 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from alarmdesk.entities.originator import PAGES as ORIGINATOR_PAGES
+
 from . import access
 from .models import AlarmEvent, Customer
 from .templatetags.alarm_tags import age, ms_datetime, severity_icon, status_words
 
-# The originators that have a page of their own (alarmdesk/entities).
-ORIGINATOR_PAGES = {"DEVICE": "device_detail", "ASSET": "asset_detail"}
 # What a list row shows, read as plain dicts: cheaper than model instances.
 FIELDS = (
     "id",

@@ -5,10 +5,11 @@ import uuid
 
 from django import forms
 
+from alarmdesk.alarms.forms import ErrorsInWords
 from alarmdesk.alarms.models import SEVERITIES
 
 
-class RaiseForm(forms.Form):
+class RaiseForm(ErrorsInWords, forms.Form):
     """POST /devices/<uuid>/ (or /assets/): action=raise, a type (known or new), a severity,
     a note kept as the alarm's details, and whether to assign it to oneself."""
 
@@ -37,15 +38,12 @@ class RaiseForm(forms.Form):
         except ValueError:
             raise forms.ValidationError("Choose whom to assign it to from the list.") from None
 
-    def error_text(self):
-        return " ".join(str(e) for errors in self.errors.values() for e in errors)
-
 
 KINDS = [("string", "Text"), ("number", "Number"), ("boolean", "True or false"), ("json", "JSON")]
 _INTEGER = re.compile(r"[-+]?\d+")
 
 
-class AttributeForm(forms.Form):
+class AttributeForm(ErrorsInWords, forms.Form):
     """POST action=attribute: a key of a writable scope, its value and the value's type (as
     ThingsBoard keeps it: a number, a boolean, a string, a JSON object or array); or
     action=attribute-delete: a key of a writable scope."""
@@ -74,9 +72,6 @@ class AttributeForm(forms.Form):
             return data
         data["value"] = _typed(data.get("kind") or "string", data["value"])
         return data
-
-    def error_text(self):
-        return " ".join(str(e) for errors in self.errors.values() for e in errors)
 
 
 def _typed(kind, text):

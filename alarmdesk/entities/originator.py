@@ -32,6 +32,8 @@ SCOPE_NAMES = {
     "SHARED_SCOPE": "Shared attributes",
     "SERVER_SCOPE": "Server attributes",
 }
+# The originators that have a page of their own, by the URL's name.
+PAGES = {"DEVICE": "device_detail", "ASSET": "asset_detail"}
 RECENT = timedelta(days=30)
 UNREACHABLE = "ThingsBoard cannot be reached: only AlarmDesk's copy of its alarms is shown."
 SHOWN = 50  # alarms of each list
@@ -71,7 +73,7 @@ class Originator:
 
     @property
     def page_name(self):
-        return "device_detail" if self.entity_type == "DEVICE" else "asset_detail"
+        return PAGES[self.entity_type]
 
 
 def look(request, user, entity_type, entity_id, *, attributes=True):
@@ -98,9 +100,7 @@ def look(request, user, entity_type, entity_id, *, attributes=True):
     if isinstance(info, ThingsBoardError):
         if not found.active_alarms and not found.recent_alarms:
             raise Unreachable(str(info))
-        found.unreachable = (
-            "ThingsBoard cannot be reached: only AlarmDesk's copy of its alarms is shown."
-        )
+        found.unreachable = UNREACHABLE
         return found
     found.info, found.name = info, info.entity.name
     now = int(time.time() * 1000)

@@ -16,7 +16,7 @@ from alarmdesk.thingsboard.errors import NotFound, PermissionDenied, ThingsBoard
 
 from . import attributes
 from .forms import AttributeForm, RaiseForm
-from .originator import Unreachable, look
+from .originator import PAGES, Unreachable, look
 
 
 @tb_login_required
@@ -57,7 +57,7 @@ def _act(request, user, entity_type, entity_id):
     """What the page's forms post: only an entity ThingsBoard lets the user read (404
     otherwise, as its page), and the outcome in words on the page it leads to."""
     _readable(request, entity_type, entity_id)
-    page = "device_detail" if entity_type == "DEVICE" else "asset_detail"
+    page = PAGES[entity_type]
     action = request.POST.get("action")
     if action in ("attribute", "attribute-delete"):
         _change_attribute(request, user, entity_type, entity_id, action == "attribute-delete")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.db.models import Max, Min
 
-from alarmdesk.alarms.models import SEVERITIES
+from alarmdesk.alarms.models import SEVERITY_RANK
 from alarmdesk.oncall.models import EscalationRule, Notice
 
 from .stats import Durations
@@ -52,9 +52,8 @@ def response_times(alarms, user):
         (r.tenant_id, r.severity): r
         for r in EscalationRule.objects.filter(tenant_id__in={t for t, _ in by_rule})
     }
-    rank = {severity: i for i, severity in enumerate(SEVERITIES)}
     rows = []
-    for key in sorted(by_rule, key=lambda k: (rank.get(k[1], 99), str(k[0]))):
+    for key in sorted(by_rule, key=lambda k: (SEVERITY_RANK.get(k[1], 99), str(k[0]))):
         rule = rules.get(key)
         label = rule.words if rule else f"{key[1].title()}: no escalation"
         rows.append(_row(label, by_rule[key]))
